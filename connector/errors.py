@@ -98,7 +98,7 @@ class UnmappableItemError(ConnectorError):
         self.field = field
 
 
-class FullSyncRequired(Exception):  # noqa: N818 - a signal, deliberately not named *Error
+class FullSyncRequired(Exception):
     """Google answered HTTP 410 to an incremental list: the sync token is no longer valid."""
 
     def __init__(self, reason: str | None = None) -> None:
@@ -106,5 +106,5 @@ class FullSyncRequired(Exception):  # noqa: N818 - a signal, deliberately not na
         self.reason = reason
 
 
-class PageTokenRejected(Exception):  # noqa: N818 - a signal, deliberately not named *Error
+class PageTokenRejected(Exception):
     """Google rejected a stored page token (400 on a resumed page): restart the pass."""
