@@ -1,0 +1,315 @@
+"""``GoogleCalendarSource``: the ``CalendarSource`` over google-api-python-client and google-auth.
+
+It speaks to Google or to the emulator (``api_endpoint="http://127.0.0.1:PORT/calendar/v3/"``),
+which serves the same REST API. Every call runs with ``num_retries=0``: whether and when to retry
+is the core's decision (``connector.core.backoff``), not the client library's. Third-party errors
+are translated in one place, ``connector.adapters.google_errors.to_connector_error``.
+
+Threads: httplib2 objects are not thread-safe, so each thread that calls a source gets its own
+``Http`` and discovery service (``threading.local``). The credentials object is shared; google-auth
+tolerates concurrent refreshes (the worst case is a redundant token request).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import google.auth.credentials
+import google.auth.exceptions
+import google_auth_httplib2
+import httplib2
+from googleapiclient.discovery import build
+from googleapiclient.errors import HttpError
+
+from connector.adapters.google_errors import CallContext, to_connector_error
+from connector.core.calendar_source import (
+    CalendarInfo,
+    CalendarListPage,
+    EventsPage,
+    ListQuery,
+    WatchResult,
+)
+from connector.errors import CalendarGoneError
+
+log = logging.getLogger(__name__)
+
+CALENDAR_LIST_PAGE = 250
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRecord:
+    """One API call as seen on the wire, for metrics: status 0 when no HTTP answer came back."""
+
+    method: str
+    status: int
+    duration_s: float
+
+
+HttpFactory = Callable[[], Any]
+
+
+class GoogleCalendarSource:
+    """One account's calendars over the Calendar API v3 (Google or the emulator).
+
+    ``http_factory`` returns a raw httplib2-style transport (default ``httplib2.Http(timeout)``);
+    it is wrapped in ``AuthorizedHttp`` that refreshes the credentials once on a 401. Tests pass
+    ``googleapiclient.http.HttpMockSequence`` here.
+    """
+
+    def __init__(
+        self,
+        credentials: google.auth.credentials.Credentials,
+        *,
+        api_endpoint: str | None = None,
+        quota_user: str | None = None,
+        timeout: float = 30.0,
+        on_request: Callable[[RequestRecord], None] | None = None,
+        http_factory: HttpFactory | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._credentials = credentials
+        self._api_endpoint = api_endpoint
+        self._quota_user = quota_user
+        self._timeout = timeout
+        self._on_request = on_request
+        self._http_factory = http_factory or self._default_http
+        self._clock = clock
+        self._local = threading.local()
+
+    def _default_http(self) -> Any:
+        return httplib2.Http(timeout=self._timeout)
+
+    def _service(self) -> Any:
+        """This thread's discovery service (built on first use, no network: static discovery)."""
+        service = getattr(self._local, "service", None)
+        if service is None:
+            http = google_auth_httplib2.AuthorizedHttp(
+                self._credentials,
+                http=self._http_factory(),
+                refresh_status_codes=(401,),
+                max_refresh_attempts=1,
+            )
+            options = {"api_endpoint": self._api_endpoint} if self._api_endpoint else None
+            service = build(
+                "calendar",
+                "v3",
+                http=http,
+                client_options=options,
+                static_discovery=True,
+                cache_discovery=False,
+            )
+            self._local.service = service
+        return service
+
+    def _execute(self, request: Any, ctx: CallContext) -> dict[str, Any]:
+        """Run one request with no client-side retries, report it, translate its errors."""
+        started = self._clock()
+        status = 0
+        try:
+            response = request.execute(num_retries=0)
+            status = 200
+        except HttpError as exc:
+            status = int(exc.resp.status)
+            raise _translated(exc, ctx) from exc
+        except (google.auth.exceptions.GoogleAuthError, httplib2.HttpLib2Error, OSError) as exc:
+            raise _translated(exc, ctx) from exc
+        finally:
+            if self._on_request is not None:
+                self._on_request(RequestRecord(ctx.method, status, self._clock() - started))
+        return response if isinstance(response, dict) else {}
+
+    def _common(self) -> dict[str, Any]:
+        return {"quotaUser": self._quota_user} if self._quota_user else {}
+
+    @staticmethod
+    def _query_params(query: ListQuery) -> dict[str, Any]:
+        """The parameters allowed with a sync token: identical on every call of a stream."""
+        params: dict[str, Any] = {"singleEvents": query.single_events}
+        if query.event_types:
+            params["eventTypes"] = list(query.event_types)
+        if query.time_zone:
+            params["timeZone"] = query.time_zone
+        return params
+
+    def list_events(
+        self,
+        calendar_id: str,
+        query: ListQuery,
+        *,
+        sync_token: str | None,
+        page_token: str | None,
+    ) -> EventsPage:
+        params: dict[str, Any] = {
+            "calendarId": calendar_id,
+            "maxResults": query.max_results,
+            **self._query_params(query),
+            **self._common(),
+        }
+        # showDeleted is never sent: it must be identical on full and incremental calls, and
+        # leaving it out keeps cancelled exceptions in full passes with singleEvents=false.
+        if sync_token:
+            params["syncToken"] = sync_token
+        elif query.time_min:
+            params["timeMin"] = query.time_min
+        if page_token:
+            params["pageToken"] = page_token
+        ctx = CallContext(
+            "calendar.events.list", calendar_id, bool(sync_token), page_token_sent=bool(page_token)
+        )
+        body = self._execute(self._service().events().list(**params), ctx)
+        items = body.get("items") or []
+        return EventsPage(
+            items=[i for i in items if isinstance(i, dict)],
+            next_page_token=body.get("nextPageToken") or None,
+            next_sync_token=body.get("nextSyncToken") or None,
+            time_zone=body.get("timeZone"),
+            access_role=body.get("accessRole"),
+            etag=body.get("etag"),
+        )
+
+    def get_calendar(self, calendar_id: str) -> CalendarInfo:
+        """calendarList.get; if the calendar is not in the list (a calendar shared with a service
+        account is not added to its list), calendars.get, whose access role is "unknown"."""
+        service = self._service()
+        try:
+            entry = self._execute(
+                service.calendarList().get(calendarId=calendar_id, **self._common()),
+                CallContext("calendar.calendarList.get", calendar_id),
+            )
+            return to_calendar_info(entry)
+        except CalendarGoneError:
+            log.debug("calendar %s is not in the calendar list; trying calendars.get", calendar_id)
+        cal = self._execute(
+            service.calendars().get(calendarId=calendar_id, **self._common()),
+            CallContext("calendar.calendars.get", calendar_id),
+        )
+        return to_calendar_info({**cal, "accessRole": cal.get("accessRole", "unknown")})
+
+    def list_calendars(
+        self, *, sync_token: str | None = None, page_token: str | None = None
+    ) -> CalendarListPage:
+        # showDeleted/showHidden=true on every call: allowed with a sync token (only false is
+        # refused) and keeps full and incremental calls identical. minAccessRole is never sent.
+        params: dict[str, Any] = {
+            "maxResults": CALENDAR_LIST_PAGE,
+            "showDeleted": True,
+            "showHidden": True,
+            **self._common(),
+        }
+        if sync_token:
+            params["syncToken"] = sync_token
+        if page_token:
+            params["pageToken"] = page_token
+        ctx = CallContext(
+            "calendar.calendarList.list",
+            sync_token_sent=bool(sync_token),
+            page_token_sent=bool(page_token),
+        )
+        body = self._execute(self._service().calendarList().list(**params), ctx)
+        return CalendarListPage(
+            items=[to_calendar_info(i) for i in body.get("items") or [] if isinstance(i, dict)],
+            next_page_token=body.get("nextPageToken") or None,
+            next_sync_token=body.get("nextSyncToken") or None,
+        )
+
+    def watch_events(
+        self,
+        calendar_id: str,
+        query: ListQuery,
+        *,
+        channel_id: str,
+        address: str,
+        token: str,
+        ttl_seconds: int | None = None,
+    ) -> WatchResult:
+        # The same filters as the incremental list (no timeMin, no sync token), so the channel
+        # reports exactly the changes the next incremental pass will fetch.
+        request = (
+            self._service()
+            .events()
+            .watch(
+                calendarId=calendar_id,
+                body=_channel_body(channel_id, address, token, ttl_seconds),
+                **self._query_params(query),
+                **self._common(),
+            )
+        )
+        body = self._execute(request, CallContext("calendar.events.watch", calendar_id))
+        return to_watch_result(body, channel_id)
+
+    def watch_calendar_list(
+        self, *, channel_id: str, address: str, token: str, ttl_seconds: int | None = None
+    ) -> WatchResult:
+        request = (
+            self._service()
+            .calendarList()
+            .watch(
+                body=_channel_body(channel_id, address, token, ttl_seconds),
+                showDeleted=True,
+                showHidden=True,
+                **self._common(),
+            )
+        )
+        body = self._execute(request, CallContext("calendar.calendarList.watch"))
+        return to_watch_result(body, channel_id)
+
+    def stop_channel(self, channel_id: str, resource_id: str) -> None:
+        """Stop a channel; a 404 (already expired or stopped) counts as done."""
+        request = (
+            self._service()
+            .channels()
+            .stop(body={"id": channel_id, "resourceId": resource_id}, **self._common())
+        )
+        try:
+            self._execute(request, CallContext("calendar.channels.stop"))
+        except CalendarGoneError:
+            log.info("channel %s was already gone when stopped", channel_id)
+
+
+def _translated(exc: BaseException, ctx: CallContext) -> BaseException:
+    mapped = to_connector_error(exc, ctx)
+    return mapped if mapped is not None else exc
+
+
+def _channel_body(
+    channel_id: str, address: str, token: str, ttl_seconds: int | None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": channel_id, "type": "web_hook", "address": address}
+    if token:
+        body["token"] = token
+    if ttl_seconds is not None:
+        body["params"] = {"ttl": str(int(ttl_seconds))}
+    return body
+
+
+def to_calendar_info(entry: dict[str, Any]) -> CalendarInfo:
+    """A ``calendarListEntry`` (or ``Calendar``) as ``CalendarInfo``; the raw JSON is kept."""
+    return CalendarInfo(
+        id=str(entry.get("id", "")),
+        summary=entry.get("summaryOverride") or entry.get("summary"),
+        access_role=str(entry.get("accessRole", "unknown")),
+        primary=bool(entry.get("primary", False)),
+        deleted=bool(entry.get("deleted", False)),
+        hidden=bool(entry.get("hidden", False)),
+        time_zone=entry.get("timeZone"),
+        raw=entry,
+    )
+
+
+def to_watch_result(body: dict[str, Any], channel_id: str) -> WatchResult:
+    """Google sends ``expiration`` as an int64 string or a number: accept both."""
+    raw = body.get("expiration")
+    try:
+        expiration = int(raw) if raw is not None else None
+    except (TypeError, ValueError):
+        expiration = None
+    return WatchResult(
+        id=str(body.get("id") or channel_id),
+        resource_id=str(body.get("resourceId", "")),
+        expiration_ms=expiration,
+    )
