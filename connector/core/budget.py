@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
+from math import nextafter
 
 from connector.errors import ConfigError
 
@@ -36,7 +37,12 @@ class RequestBudget:
         now = self._observe(now)
         if len(self._admitted) < self.limit:
             return 0.0
-        return max(self._admitted[0] + self.window - now, 0.0) or _EPSILON
+        target = self._admitted[0] + self.window
+        wait = max(target - now, _EPSILON)
+        # Float rounding: make sure that ``now + wait`` really reaches the end of the window.
+        while now + wait < target:
+            wait = nextafter(wait, float("inf"))
+        return wait
 
     def try_acquire(self, now: float) -> float:
         """Take one request if allowed and return 0; otherwise return the seconds to wait."""
@@ -55,14 +61,12 @@ class RequestBudget:
         # to admit more: the window only ever slides forward.
         now = max(now, self._last)
         self._last = now
-        horizon = now - self.window
-        while self._admitted and self._admitted[0] <= horizon:
+        while self._admitted and self._admitted[0] + self.window <= now:
             self._admitted.popleft()
         return now
 
 
-# Returned instead of 0 when the oldest admission leaves the window exactly now but has not been
-# evicted by rounding: 0 means "admitted", so a refusal always asks for a positive wait.
+# The smallest wait ever returned: 0 means "admitted", so a refusal always asks for a positive one.
 _EPSILON = 1e-6
 
 
