@@ -49,6 +49,7 @@ def to_connector_error(exc: BaseException, ctx: CallContext) -> BaseException | 
     other 400, 409, 412, other 410, other 4xx          StreamFailedError(status, reason)
     401 (AuthorizedHttp already refreshed once)        AuthError
     RefreshError (e.g. invalid_grant)                  AuthError(reason=the OAuth error code)
+    RefreshError, retryable (token endpoint 5xx)       RetriableError(reason=the OAuth error code)
     403 rateLimitExceeded / userRateLimitExceeded      RetriableError(status, reason, retry_after)
     429, 408, 5xx                                      RetriableError(status, reason, retry_after)
     403 quotaExceeded                                  QuotaExceededError(status, reason)
@@ -64,7 +65,10 @@ def to_connector_error(exc: BaseException, ctx: CallContext) -> BaseException | 
         return _from_http_error(exc, ctx)
     if isinstance(exc, google.auth.exceptions.RefreshError):
         code = _refresh_error_code(exc)
-        return AuthError(f"{ctx.method}: refreshing the credentials failed ({code})", reason=code)
+        text = f"{ctx.method}: refreshing the credentials failed ({code})"
+        if exc.retryable:  # the token endpoint's own 5xx / rate limit, not a revoked grant
+            return RetriableError(text, reason=code)
+        return AuthError(text, reason=code)
     if isinstance(exc, google.auth.exceptions.TransportError):
         return RetriableError(f"{ctx.method}: token endpoint unreachable", reason="tokenTransport")
     if isinstance(exc, TimeoutError):

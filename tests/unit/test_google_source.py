@@ -14,6 +14,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import httplib2
 import pytest
+from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
 from googleapiclient.http import HttpMockSequence
 
@@ -561,3 +562,38 @@ def test_fingerprint_ignores_page_size_and_event_type_order_but_not_filters() ->
 def test_page_size_outside_googles_limits_is_a_config_error(size: int) -> None:
     with pytest.raises(ConfigError):
         ListQuery(max_results=size)
+
+
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (ConnectionRefusedError(111, "Connection refused"), "network"),
+        (httplib2.ServerNotFoundError("Unable to find the server"), "tokenTransport"),
+    ],
+)
+def test_an_unreachable_token_endpoint_is_retriable_not_an_auth_failure(
+    exc: BaseException, reason: str
+) -> None:
+    creds = Credentials(
+        token=None,
+        refresh_token="secret-refresh-token",
+        token_uri=TOKEN_URI,
+        client_id="client-id",
+        client_secret="client-secret",
+    )
+    http = RaisingHttp(exc)
+    source = GoogleCalendarSource(creds, http_factory=lambda: http)
+    with pytest.raises(RetriableError) as info:
+        source.list_events(CAL, QUERY, sync_token=None, page_token=None)
+    assert info.value.reason == reason
+    assert "secret-refresh-token" not in str(info.value)
+
+
+def test_a_retryable_refresh_error_is_retriable_and_a_revoked_grant_is_not() -> None:
+    ctx = CallContext("calendar.events.list")
+    data = {"error": "internal_failure"}
+    transient = RefreshError("internal_failure: Backend", data, retryable=True)
+    revoked = RefreshError("invalid_grant: Token has been expired or revoked.", {})
+    assert type(to_connector_error(transient, ctx)) is RetriableError
+    mapped = to_connector_error(revoked, ctx)
+    assert isinstance(mapped, AuthError) and mapped.reason == "invalid_grant"
