@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 
 from connector import __version__
 from connector.config import Settings
 from connector.config_load import load_settings, redact_kafka_conf
-from connector.errors import ConfigError
+from connector.core.records import Checkpoint
+from connector.errors import ConfigError, ConnectorError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -40,11 +43,103 @@ def _validate(args: argparse.Namespace) -> int:
     )
     print(f"{args.config or '(environment only)'}: valid")
     print(f"  kafka: {redact_kafka_conf(settings.kafka)}")
-    print(f"  topics: {settings.topics.name(settings.topics.events)} (events), "
-          f"{settings.topics.name(settings.topics.checkpoints)} (checkpoints)")
-    print(f"  delivery: {settings.delivery.mode}; accounts: {len(settings.accounts)}; "
-          f"explicit calendars: {streams}")
+    print(
+        f"  topics: {settings.topics.name(settings.topics.events)} (events), "
+        f"{settings.topics.name(settings.topics.checkpoints)} (checkpoints)"
+    )
+    print(
+        f"  delivery: {settings.delivery.mode}; accounts: {len(settings.accounts)}; "
+        f"explicit calendars: {streams}"
+    )
     return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.config)
+    from connector import logs, wiring
+
+    logs.configure(settings.logging.level, settings.logging.format)
+    try:
+        return wiring.run(settings)
+    except ConfigError as exc:
+        print(f"gcal-kafka: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ConnectorError as exc:
+        print(f"gcal-kafka: cannot start: {exc}", file=sys.stderr)
+        return 1
+
+
+def _resync(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.config)
+    from connector import signals, wiring
+
+    topic = settings.topics.name(settings.topics.signals)
+    wiring.prepare_topics(settings)
+    signals.send_resync(wiring.kafka_conf(settings), topic, args.stream)
+    print(
+        f"resync of {args.stream} requested (reason OPERATOR); a running connector picks it "
+        "up within a second, otherwise the next start does"
+    )
+    return 0
+
+
+def _checkpoints(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.config)
+    from connector import wiring
+    from connector.adapters.kafka_state import read_checkpoints
+
+    if args.action == "reset":
+        return _resync(args)
+    names = wiring.topic_names(settings)
+    found = read_checkpoints(
+        wiring.kafka_conf(settings), names.checkpoints, wiring.codec_for(settings)
+    )
+    if args.action == "list":
+        print(f"{'stream':50} {'gen':>4} {'phase':12} {'token':6} last success")
+        for stream_id, cp in sorted(found.items()):
+            token = "yes" if cp.sync_token else "no"
+            print(
+                f"{stream_id:50} {cp.generation:>4} {cp.phase.value:12} {token:6} "
+                f"{_when(cp.last_success_at_ms)}"
+            )
+        return 0
+    cp = found.get(args.stream)
+    if cp is None:
+        print(f"gcal-kafka: no checkpoint for stream {args.stream}", file=sys.stderr)
+        return 1
+    print(json.dumps(_checkpoint_view(cp), indent=2))
+    return 0
+
+
+def _when(ms: int | None) -> str:
+    if ms is None:
+        return "never"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _checkpoint_view(cp: Checkpoint) -> dict[str, object]:
+    """A checkpoint for people: tokens shortened (they are opaque and long)."""
+
+    def short(token: str | None) -> str | None:
+        return None if token is None else f"{token[:12]}... ({len(token)} chars)"
+
+    return {
+        "stream": cp.stream.stream_id,
+        "account": cp.stream.account,
+        "calendar_id": cp.stream.calendar_id,
+        "generation": cp.generation,
+        "phase": cp.phase.value,
+        "sync_token": short(cp.sync_token),
+        "page_token": short(cp.page_token),
+        "query_fingerprint": cp.query_fingerprint,
+        "reset_reason": cp.reset_reason.value if cp.reset_reason else None,
+        "last_attempt": _when(cp.last_attempt_at_ms),
+        "last_success": _when(cp.last_success_at_ms),
+        "channel": None
+        if cp.channel is None
+        else {"id": cp.channel.id, "expiration": _when(cp.channel.expiration_ms)},
+        "extra": dict(cp.extra),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,6 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check a configuration and list every problem")
     _config_arg(validate)
     validate.set_defaults(handler=_validate)
+
+    run = sub.add_parser("run", help="run the connector until SIGTERM")
+    _config_arg(run)
+    run.set_defaults(handler=_run)
+
+    resync = sub.add_parser("resync", help="ask for a full resync of one stream (OPERATOR)")
+    _config_arg(resync)
+    resync.add_argument("--stream", required=True, help="stream id: <account>/<calendar id>")
+    resync.set_defaults(handler=_resync)
+
+    cps = sub.add_parser("checkpoints", help="inspect or reset the stored checkpoints")
+    cps_sub = cps.add_subparsers(dest="action", required=True, metavar="ACTION")
+    cps_list = cps_sub.add_parser("list", help="one line per stream")
+    _config_arg(cps_list)
+    for action, text in (("show", "one stream in detail"), ("reset", "resync one stream")):
+        sp = cps_sub.add_parser(action, help=text)
+        _config_arg(sp)
+        sp.add_argument("--stream", required=True, help="stream id: <account>/<calendar id>")
+    cps.set_defaults(handler=_checkpoints)
 
     from connector.emulator import server as emulator_server
 

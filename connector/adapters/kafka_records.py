@@ -1,0 +1,140 @@
+"""Turn the core's records into Kafka records: topic, partition, key, value and headers.
+
+Every record of a stream, markers included, goes to the partition chosen from the calendar id
+alone (the contract's partitioning), so a consumer sees a calendar's history in order.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from connector.adapters.avro_codec import Codec
+from connector.core.partitioning import partition_for
+from connector.core.records import ChangeEvent, Checkpoint
+from connector.core.sync import DeadLetter, OutRecord, Tombstone
+
+Headers = list[tuple[str, bytes]]
+
+HEADER_OP = "gcal.op"
+HEADER_STREAM = "gcal.stream"
+HEADER_GENERATION = "gcal.generation"
+HEADER_ERROR = "gcal.error"
+TOMBSTONE_OP = "TOMBSTONE"
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaRecord:
+    topic: str
+    partition: int
+    key: bytes
+    value: bytes | None
+    headers: Headers
+
+
+@dataclass(frozen=True)
+class TopicNames:
+    events: str
+    checkpoints: str
+    dead_letter: str
+
+
+class RecordEncoder:
+    """Encodes the records of a page and its checkpoint, in publish order."""
+
+    def __init__(self, codec: Codec, topics: TopicNames, partitions: int) -> None:
+        self._codec = codec
+        self._topics = topics
+        self._partitions = partitions
+        self._partition_cache: dict[str, int] = {}
+
+    def partition(self, calendar_id: str) -> int:
+        cached = self._partition_cache.get(calendar_id)
+        if cached is None:
+            cached = partition_for(calendar_id, self._partitions)
+            self._partition_cache[calendar_id] = cached
+        return cached
+
+    def encode(
+        self, records: Iterable[OutRecord], checkpoint: Checkpoint | None, generation: int
+    ) -> list[KafkaRecord]:
+        out: list[KafkaRecord] = []
+        gen = str(generation).encode()
+        for record in records:
+            if isinstance(record, ChangeEvent):
+                out.append(self._change(record))
+            elif isinstance(record, Tombstone):
+                out.append(self._tombstone(record, checkpoint, gen))
+            else:
+                out.append(self._dead_letter(record, gen))
+        if checkpoint is not None:
+            out.append(self.checkpoint(checkpoint))
+        return out
+
+    def checkpoint(self, checkpoint: Checkpoint) -> KafkaRecord:
+        stream_id = checkpoint.stream.stream_id
+        return KafkaRecord(
+            self._topics.checkpoints,
+            -1,
+            stream_id.encode(),
+            self._codec.encode_checkpoint(checkpoint),
+            [(HEADER_STREAM, stream_id.encode())],
+        )
+
+    def _change(self, event: ChangeEvent) -> KafkaRecord:
+        calendar_id = event.stream.calendar_id
+        headers = [
+            (HEADER_OP, event.op.value.encode()),
+            (HEADER_STREAM, event.stream.stream_id.encode()),
+            (HEADER_GENERATION, str(event.generation).encode()),
+        ]
+        return KafkaRecord(
+            self._topics.events,
+            self.partition(calendar_id),
+            self._codec.encode_key(calendar_id, event.event_id),
+            self._codec.encode_change(event),
+            headers,
+        )
+
+    def _tombstone(
+        self, record: Tombstone, checkpoint: Checkpoint | None, gen: bytes
+    ) -> KafkaRecord:
+        stream = checkpoint.stream.stream_id.encode() if checkpoint is not None else b""
+        headers = [
+            (HEADER_OP, TOMBSTONE_OP.encode()),
+            (HEADER_STREAM, stream),
+            (HEADER_GENERATION, gen),
+        ]
+        return KafkaRecord(
+            self._topics.events,
+            self.partition(record.calendar_id),
+            self._codec.encode_key(record.calendar_id, record.event_id),
+            None,
+            headers,
+        )
+
+    def _dead_letter(self, record: DeadLetter, gen: bytes) -> KafkaRecord:
+        item_id = record.item.get("id") if isinstance(record.item, dict) else None
+        key = (
+            self._codec.encode_key(record.stream.calendar_id, item_id)
+            if isinstance(item_id, str)
+            else record.stream.stream_id.encode()
+        )
+        headers = [
+            (HEADER_ERROR, record.error.encode()),
+            (HEADER_STREAM, record.stream.stream_id.encode()),
+            (HEADER_GENERATION, gen),
+        ]
+        value = json.dumps(record.item, separators=(",", ":"), ensure_ascii=False).encode()
+        return KafkaRecord(self._topics.dead_letter, -1, key, value, headers)
+
+
+def header(headers: Iterable[tuple[str, bytes | str | None]] | None, name: str) -> str | None:
+    """A header's value as text, or None."""
+    for key, value in headers or ():
+        if key == name:
+            if value is None:
+                return None
+            return value.decode() if isinstance(value, bytes) else value
+    return None

@@ -1,0 +1,351 @@
+"""The loop that drives the sync core through the adapters.
+
+A scheduler hands due streams to a bounded pool of worker threads; a stream is never synced by
+two threads at once. A worker runs one pass: it fetches a page, has the core map it, submits
+the page's records with the checkpoint past it (one Kafka transaction), and fetches the next
+page while that transaction commits. State (the committed checkpoint and the published ids)
+changes only after a commit succeeds, so any failure leaves the stream at its last committed
+checkpoint, which is exactly where a restarted process would resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from connector.adapters.kafka_records import KafkaRecord, RecordEncoder
+from connector.core import backoff, sync
+from connector.core.budget import RequestBudget, try_acquire_all
+from connector.core.calendar_source import CalendarSource
+from connector.core.records import ChangeEvent, Checkpoint, Phase, ResetReason, Trigger
+from connector.errors import (
+    AuthError,
+    CalendarGoneError,
+    ConnectorError,
+    FullSyncRequired,
+    PageTokenRejected,
+    RetriableError,
+)
+from connector.observe import NullObserver, SyncObserver
+from connector.scheduler import Scheduler
+from connector.streams import StreamSpec, full_sync_time_min
+
+log = logging.getLogger(__name__)
+
+FAILED_RETRY_SECONDS = 1800.0
+
+
+class ChangePublisher(Protocol):
+    def submit(self, records: list[KafkaRecord]) -> Future[None]: ...
+
+
+class Clock(Protocol):
+    def now_ms(self) -> int: ...
+
+    def monotonic(self) -> float: ...
+
+
+class SystemClock:
+    def now_ms(self) -> int:
+        return time.time_ns() // 1_000_000
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+@dataclass
+class StreamRuntime:
+    spec: StreamSpec
+    committed: Checkpoint | None
+    published: set[str] = field(default_factory=set)
+    operator_reset: bool = False
+    attempts: int = 0
+    state: str = "idle"
+
+
+@dataclass
+class _Pending:
+    future: Future[None]
+    result: sync.PageResult
+
+
+class SyncService:
+    def __init__(
+        self,
+        *,
+        streams: list[StreamRuntime],
+        sources: Mapping[str, CalendarSource],
+        publisher: ChangePublisher,
+        encoder: RecordEncoder,
+        workers: int = 8,
+        tombstones: bool = True,
+        account_budget: int = 600,
+        global_budget: int = 10000,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        observer: SyncObserver | None = None,
+        policy: backoff.BackoffPolicy = backoff.DEFAULT_POLICY,
+    ) -> None:
+        self.runtimes = {rt.spec.ref.stream_id: rt for rt in streams}
+        self._sources = sources
+        self._publisher = publisher
+        self._encoder = encoder
+        self._workers = workers
+        self._tombstones = tombstones
+        self._clock = clock or SystemClock()
+        self._rng = rng or random.Random()
+        self._observer: SyncObserver = observer or NullObserver()
+        self._policy = policy
+        self._scheduler = Scheduler()
+        self._budget_lock = threading.Lock()
+        self._global_budget = RequestBudget(global_budget)
+        self._account_budgets = {
+            rt.spec.account.name: RequestBudget(account_budget) for rt in streams
+        }
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self.on_idle: Callable[[], None] | None = None
+
+    # -- control ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def trigger(self, stream_id: str, trigger: Trigger = Trigger.PUSH) -> bool:
+        accepted = self._scheduler.request(stream_id, self._clock.monotonic(), trigger)
+        self._wake.set()
+        return accepted
+
+    def request_resync(self, stream_id: str) -> bool:
+        runtime = self.runtimes.get(stream_id)
+        if runtime is None:
+            return False
+        runtime.operator_reset = True
+        return self.trigger(stream_id, Trigger.OPERATOR)
+
+    # -- main loop -------------------------------------------------------------------------
+    def run(self, poll: Callable[[], None] | None = None) -> None:
+        """Run until ``stop()``; finishes the pages in flight before returning."""
+        now = self._clock.monotonic()
+        runtimes = list(self.runtimes.values())
+        for index, rt in enumerate(runtimes):
+            # Spread start-up passes so a large fleet does not start as one herd.
+            spread = min(5.0, 0.002 * len(runtimes)) * index / max(1, len(runtimes))
+            self._scheduler.add(
+                rt.spec.ref.stream_id, rt.spec.account.name, now + spread, Trigger.STARTUP
+            )
+        with ThreadPoolExecutor(self._workers, thread_name_prefix="sync") as pool:
+            while not self._stop.is_set():
+                if poll is not None:
+                    poll()
+                now = self._clock.monotonic()
+                free = self._workers - self._scheduler.running()
+                for stream_id, trigger in self._scheduler.pop_due(now, free):
+                    pool.submit(self._run_stream, stream_id, trigger)
+                wakeup = self._scheduler.next_wakeup()
+                timeout = 1.0 if wakeup is None else min(1.0, max(0.0, wakeup - now))
+                if self.on_idle is not None and self._scheduler.running() == 0:
+                    self.on_idle()
+                self._wake.wait(timeout)
+                self._wake.clear()
+            log.info("stopping: finishing the pages in flight")
+
+    # -- one stream ------------------------------------------------------------------------
+    def _run_stream(self, stream_id: str, trigger: Trigger) -> None:
+        rt = self.runtimes[stream_id]
+        spec = rt.spec
+        started = self._clock.monotonic()
+        next_at = started + self._jitter(spec.options.poll_interval_seconds)
+        result = "ok"
+        phase = rt.committed.phase.value if rt.committed else Phase.FULL.value
+        try:
+            phase = self._sync_pass(rt, trigger)
+            rt.attempts = 0
+            if rt.state != "gone":
+                rt.state = "ok"
+            self._observer.account_state(spec.account.name, "ok")
+        except Exception as exc:  # the top of a worker: logged with the stream id
+            result, next_at = self._failed(rt, exc)
+        finally:
+            self._observer.pass_finished(
+                stream_id, phase, trigger.value, result, self._clock.monotonic() - started
+            )
+            self._observer.stream_state(stream_id, spec.account.name, rt.state)
+            self._scheduler.finished(stream_id, next_at, Trigger.POLL, self._clock.monotonic())
+            self._wake.set()
+
+    def _failed(self, rt: StreamRuntime, exc: BaseException) -> tuple[str, float]:
+        stream_id = rt.spec.ref.stream_id
+        account = rt.spec.account.name
+        now = self._clock.monotonic()
+        rt.attempts += 1
+        if not isinstance(exc, ConnectorError):
+            log.exception("unexpected error in a pass", extra={"stream": stream_id})
+            rt.state = "failed"
+            return "error", now + self._jitter(60.0)
+        decision = backoff.decide(exc, rt.attempts, self._rng, self._policy)
+        reason = getattr(exc, "reason", None) or type(exc).__name__
+        if isinstance(exc, AuthError):
+            rt.state = "auth_error"
+            self._observer.account_state(account, "auth_error")
+            log.error(
+                "account credentials rejected",
+                extra={"stream": stream_id, "account": account, "reason": str(exc)},
+            )
+        elif decision.retry:
+            rt.state = "backoff"
+            log.warning(
+                "pass failed, retrying in %.1fs: %s",
+                decision.delay,
+                exc,
+                extra={"stream": stream_id, "reason": reason},
+            )
+        else:
+            rt.state = "failed"
+            log.error("stream failed: %s", exc, extra={"stream": stream_id, "reason": reason})
+            return "failed", now + FAILED_RETRY_SECONDS
+        if decision.account_wide:
+            self._scheduler.pause_account(account, now + decision.delay)
+        self._observer.backoff(account, str(reason), decision.delay)
+        return ("retry" if isinstance(exc, RetriableError) else "error"), now + decision.delay
+
+    def _sync_pass(self, rt: StreamRuntime, trigger: Trigger) -> str:
+        spec = rt.spec
+        source = self._sources[spec.account.name]
+        current = sync.start_pass(
+            spec.ref, rt.committed, spec.fingerprint, trigger, operator_reset=rt.operator_reset
+        )
+        current = self._with_window(current)
+        pending: _Pending | None = None
+        first_phase = current.checkpoint.phase.value
+        while True:
+            if self._stop.is_set():
+                self._settle(rt, pending)
+                return first_phase
+            try:
+                self._acquire_budget(spec.account.name)
+                cp = current.checkpoint
+                page = source.list_events(
+                    spec.ref.calendar_id,
+                    spec.query(cp.extra.get("time_min") if cp.phase is Phase.FULL else None),
+                    sync_token=current.sync_token,
+                    page_token=current.page_token,
+                )
+            except FullSyncRequired:
+                self._settle(rt, pending)
+                pending = None
+                if current.sync_token is None:
+                    raise RetriableError("410 on a full pass", status=410) from None
+                current = self._with_window(sync.on_full_sync_required(current))
+                continue
+            except PageTokenRejected:
+                self._settle(rt, pending)
+                pending = None
+                current = self._with_window(sync.on_page_token_rejected(current, rt.committed))
+                continue
+            except CalendarGoneError:
+                self._settle(rt, pending)
+                gone = sync.on_calendar_gone(current, rt.committed)
+                result = sync.calendar_gone_result(gone, self._clock.now_ms())
+                self._settle(rt, self._submit(rt, result))
+                rt.state = "gone"
+                log.warning(
+                    "calendar gone: published an empty generation",
+                    extra={"stream": spec.ref.stream_id},
+                )
+                return first_phase
+            except BaseException:
+                self._settle(rt, pending)
+                raise
+            self._settle(rt, pending)
+            result, current = sync.apply_page(
+                current,
+                page.items,
+                page.next_page_token,
+                page.next_sync_token,
+                rt.published,
+                self._clock.now_ms(),
+                tombstones=self._tombstones,
+            )
+            pending = self._submit(rt, result)
+            if result.done:
+                self._settle(rt, pending)
+                return first_phase
+
+    def _with_window(self, current: sync.Pass) -> sync.Pass:
+        """Fix the full pass's ``timeMin`` when it begins, so every page sends the same one."""
+        cp = current.checkpoint
+        if current.reset is None or cp.phase is not Phase.FULL:
+            return current
+        spec = self.runtimes[cp.stream.stream_id].spec
+        time_min = full_sync_time_min(spec.options, self._clock.now_ms())
+        extra = {k: v for k, v in cp.extra.items() if k not in ("time_min", "gone")}
+        if time_min is not None:
+            extra["time_min"] = time_min
+        return replace(current, checkpoint=replace(cp, extra=extra))
+
+    def _submit(self, rt: StreamRuntime, result: sync.PageResult) -> _Pending:
+        records = self._encoder.encode(
+            result.records, result.checkpoint, result.checkpoint.generation
+        )
+        return _Pending(self._publisher.submit(records), result)
+
+    def _settle(self, rt: StreamRuntime, pending: _Pending | None) -> None:
+        """Wait for a submitted page; on success, apply it to the stream's state."""
+        if pending is None:
+            return
+        pending.future.result()
+        result = pending.result
+        sync.apply_delta(rt.published, result)
+        rt.committed = result.checkpoint
+        stream_id = rt.spec.ref.stream_id
+        if result.new_generation:
+            reason = next(
+                (
+                    r.reason
+                    for r in result.records
+                    if isinstance(r, ChangeEvent) and r.reason is not None
+                ),
+                ResetReason.INITIAL,
+            )
+            if reason is ResetReason.OPERATOR:
+                rt.operator_reset = False
+            self._observer.reset(stream_id, reason)
+            log.info(
+                "new generation %d (%s)",
+                result.checkpoint.generation,
+                reason.value,
+                extra={"stream": stream_id},
+            )
+        newest = max(
+            (r.source_updated_at_ms or 0 for r in result.records if isinstance(r, ChangeEvent)),
+            default=0,
+        )
+        self._observer.published(stream_id, result.counts(), result.dead_letters)
+        self._observer.checkpoint_committed(stream_id, newest or None)
+
+    def _acquire_budget(self, account: str) -> None:
+        while True:
+            with self._budget_lock:
+                wait = try_acquire_all(
+                    (self._account_budgets[account], self._global_budget),
+                    self._clock.monotonic(),
+                )
+            if wait <= 0:
+                return
+            self._observer.backoff(account, "client_budget", wait)
+            if self._stop.wait(min(wait, 1.0)):
+                raise RetriableError("stopping while waiting for the request budget")
+
+    def _jitter(self, seconds: float) -> float:
+        return seconds * (0.9 + 0.2 * self._rng.random())

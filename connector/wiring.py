@@ -1,0 +1,185 @@
+"""The composition root: build every piece from the settings and run the connector.
+
+Order matters for exactly-once: the transactional producer is initialised (fencing any older
+instance and aborting its open transaction) before the checkpoints and the published ids are
+read back with read_committed, so what is read is final.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+from connector.adapters.avro_codec import Codec, make_codec
+from connector.adapters.google_auth import CredentialSpec, load_credentials
+from connector.adapters.google_source import GoogleCalendarSource
+from connector.adapters.kafka_admin import TopicSpec, ensure_topics, topic_partitions
+from connector.adapters.kafka_publisher import KafkaChangePublisher
+from connector.adapters.kafka_records import RecordEncoder, TopicNames
+from connector.adapters.kafka_state import read_checkpoints, read_published
+from connector.config import Settings
+from connector.config_load import redact_kafka_conf
+from connector.core.calendar_source import CalendarSource
+from connector.errors import ConnectorError
+from connector.observe import SyncObserver
+from connector.service import StreamRuntime, SyncService
+from connector.signals import SignalReader
+from connector.streams import AccountRef, StreamSpec, accounts_of, resolve_streams
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> TopicNames:
+    t = settings.topics
+    return TopicNames(t.name(t.events), t.name(t.checkpoints), t.name(t.dead_letter))
+
+
+def kafka_conf(settings: Settings) -> dict[str, Any]:
+    return {k: v for k, v in settings.kafka.items()}
+
+
+def codec_for(settings: Settings) -> Codec:
+    names = topic_names(settings)
+    registry = settings.schema_registry
+    conf: dict[str, str] = {}
+    if registry.basic_auth_user_info is not None:
+        conf["basic.auth.user.info"] = registry.basic_auth_user_info.get_secret_value()
+    conf["auto.register.schemas"] = str(registry.auto_register_schemas).lower()
+    conf["use.latest.version"] = str(registry.use_latest_version).lower()
+    return make_codec(registry.url, conf, names.events, names.checkpoints)
+
+
+def prepare_topics(settings: Settings) -> None:
+    t = settings.topics
+    specs = [
+        TopicSpec(t.name(t.events), t.partitions, t.replication_factor, t.events_config),
+        TopicSpec(
+            t.name(t.checkpoints),
+            t.partitions,
+            t.replication_factor,
+            {**t.checkpoints_config, "cleanup.policy": "compact"},
+            must_be_compacted=True,
+        ),
+        TopicSpec(t.name(t.dead_letter), 1, t.replication_factor, t.dead_letter_config),
+        TopicSpec(t.name(t.signals), 1, t.replication_factor, {"cleanup.policy": "delete"}),
+    ]
+    ensure_topics(kafka_conf(settings), specs, create=t.create)
+
+
+def google_source(settings: Settings, account: AccountRef) -> GoogleCalendarSource:
+    creds = account.settings.credentials
+    spec = CredentialSpec(
+        kind=creds.kind,
+        path=creds.path,
+        subject=account.subject,
+        scopes=tuple(creds.scopes),
+        token_uri=settings.google.token_uri,
+    )
+    return GoogleCalendarSource(
+        load_credentials(spec),
+        api_endpoint=settings.google.api_endpoint,
+        quota_user=account.subject,
+        timeout=settings.google.request_timeout_seconds,
+    )
+
+
+@dataclass
+class Connector:
+    settings: Settings
+    service: SyncService
+    publisher: KafkaChangePublisher
+    signals: SignalReader
+
+
+def build(settings: Settings, observer: SyncObserver | None = None) -> Connector:
+    """Everything up to (not including) the main loop; raises ConnectorError on failure."""
+    names = topic_names(settings)
+    conf = kafka_conf(settings)
+    log.info("starting", extra={"kafka": redact_kafka_conf(conf), "topics": names.events})
+    prepare_topics(settings)
+    codec = codec_for(settings)
+    publisher = KafkaChangePublisher(
+        conf,
+        transactional_id=settings.name,
+        checkpoints_topic=names.checkpoints,
+        mode=settings.delivery.mode,
+        transaction_timeout_ms=settings.delivery.transaction_timeout_ms,
+    )
+    publisher.start()
+    sources: dict[str, CalendarSource] = {}
+    specs: list[StreamSpec] = []
+    for account in accounts_of(settings):
+        source = google_source(settings, account)
+        sources[account.name] = source
+        try:
+            specs.extend(resolve_streams(settings, account, source))
+        except ConnectorError as exc:
+            log.error(
+                "cannot list the calendars of an account: %s", exc, extra={"account": account.name}
+            )
+    checkpoints = read_checkpoints(conf, names.checkpoints, codec)
+    generations = {
+        s.ref.stream_id: checkpoints[s.ref.stream_id].generation
+        for s in specs
+        if s.ref.stream_id in checkpoints
+    }
+    published = read_published(conf, names.events, codec, generations)
+    runtimes = [
+        StreamRuntime(
+            spec,
+            checkpoints.get(spec.ref.stream_id),
+            published.get(spec.ref.stream_id, set()),
+        )
+        for spec in specs
+    ]
+    log.info("restored state", extra={"streams": len(runtimes), "checkpoints": len(checkpoints)})
+    encoder = RecordEncoder(codec, names, topic_partitions(conf, names.events))
+    service = SyncService(
+        streams=runtimes,
+        sources=sources,
+        publisher=publisher,
+        encoder=encoder,
+        workers=settings.workers,
+        tombstones=settings.delivery.tombstones,
+        account_budget=settings.google.requests_per_minute_per_account,
+        global_budget=settings.google.requests_per_minute,
+        observer=observer,
+    )
+    runtimes_by_id = service.runtimes
+    signals = SignalReader(
+        conf,
+        settings.topics.name(settings.topics.signals),
+        f"{settings.name}-signals",
+        service.request_resync,
+        lambda s: s in runtimes_by_id and runtimes_by_id[s].operator_reset,
+    )
+    return Connector(settings, service, publisher, signals)
+
+
+def run(settings: Settings) -> int:
+    """Run until SIGTERM or SIGINT; exit 0 after a clean stop."""
+    connector = build(settings)
+    stopped = threading.Event()
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s received: stopping", signal.Signals(signum).name)
+        stopped.set()
+        connector.service.stop()
+
+    previous: Mapping[int, Any] = {
+        sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)
+    }
+    try:
+        connector.service.run(poll=connector.signals.poll)
+    finally:
+        connector.signals.close()
+        connector.publisher.close()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    log.info("stopped cleanly")
+    return 0
