@@ -152,10 +152,11 @@ class SyncService:
                 free = self._workers - self._scheduler.running()
                 for stream_id, trigger in self._scheduler.pop_due(now, free):
                     pool.submit(self._run_stream, stream_id, trigger)
+                if self.on_idle is not None and self._scheduler.running() == 0:
+                    self.on_idle()  # tests drive a manual clock from here
+                    now = self._clock.monotonic()
                 wakeup = self._scheduler.next_wakeup()
                 timeout = 1.0 if wakeup is None else min(1.0, max(0.0, wakeup - now))
-                if self.on_idle is not None and self._scheduler.running() == 0:
-                    self.on_idle()
                 self._wake.wait(timeout)
                 self._wake.clear()
             log.info("stopping: finishing the pages in flight")
