@@ -103,11 +103,11 @@ def _checkpoints(args: argparse.Namespace) -> int:
                 f"{_when(cp.last_success_at_ms)}"
             )
         return 0
-    cp = found.get(args.stream)
-    if cp is None:
+    shown = found.get(args.stream)
+    if shown is None:
         print(f"gcal-kafka: no checkpoint for stream {args.stream}", file=sys.stderr)
         return 1
-    print(json.dumps(_checkpoint_view(cp), indent=2))
+    print(json.dumps(_checkpoint_view(shown), indent=2))
     return 0
 
 

@@ -72,7 +72,9 @@ class InMemoryStore:
         self.rows.pop((calendar_id, event_id), None)
 
     def delete_older(self, calendar_id: str, generation: int) -> int:
-        stale = [k for k, v in self.rows.items() if k[0] == calendar_id and v.generation < generation]
+        stale = [
+            k for k, v in self.rows.items() if k[0] == calendar_id and v.generation < generation
+        ]
         for key in stale:
             del self.rows[key]
         return len(stale)
@@ -99,8 +101,11 @@ class ChangeReader:
         from_beginning: bool = True,
     ) -> None:
         conf = {
-            **{k: v for k, v in kafka_conf.items()
-               if not k.startswith(("linger", "acks", "compression", "queue.buffering"))},
+            **{
+                k: v
+                for k, v in kafka_conf.items()
+                if not k.startswith(("linger", "acks", "compression", "queue.buffering"))
+            },
             "group.id": group_id or f"gcal-kafka-reader-{uuid.uuid4().hex}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
@@ -125,8 +130,15 @@ class ChangeReader:
                 if err.code() == KafkaError._PARTITION_EOF:
                     continue
                 raise RetriableError(f"consume: {err.str()}", reason=err.name())
-            out.append(self.decode(msg.topic(), msg.partition(), msg.offset(), msg.key(),
-                                   msg.value()))
+            out.append(
+                self.decode(
+                    msg.topic() or self._topic,
+                    msg.partition() or 0,
+                    msg.offset() or 0,
+                    msg.key(),
+                    msg.value(),
+                )
+            )
         return out
 
     def decode(

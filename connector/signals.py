@@ -67,8 +67,9 @@ class SignalReader:
     def poll(self) -> None:
         try:
             for msg in self._consumer.consume(100, 0):
-                if msg.error() is not None:
-                    log.warning("signals: %s", msg.error().str())
+                err = msg.error()
+                if err is not None:
+                    log.warning("signals: %s", err.str())
                     continue
                 self._handle(msg.value())
                 self._uncommitted = True

@@ -10,23 +10,23 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
 from typing import Any
 
 from connector.adapters.avro_codec import Codec, make_codec
 from connector.adapters.google_auth import CredentialSpec, load_credentials
-from connector.adapters.google_source import GoogleCalendarSource
+from connector.adapters.google_source import GoogleCalendarSource, RequestRecord
 from connector.adapters.kafka_admin import TopicSpec, ensure_topics, topic_partitions
 from connector.adapters.kafka_publisher import KafkaChangePublisher
 from connector.adapters.kafka_records import RecordEncoder, TopicNames
 from connector.adapters.kafka_state import read_checkpoints, read_published
+from connector.adapters.metrics import HealthServer, PrometheusObserver
 from connector.config import Settings
 from connector.config_load import redact_kafka_conf
 from connector.core.calendar_source import CalendarSource
 from connector.errors import ConnectorError
-from connector.observe import SyncObserver
 from connector.service import StreamRuntime, SyncService
 from connector.signals import SignalReader
 from connector.streams import AccountRef, StreamSpec, accounts_of, resolve_streams
@@ -71,7 +71,11 @@ def prepare_topics(settings: Settings) -> None:
     ensure_topics(kafka_conf(settings), specs, create=t.create)
 
 
-def google_source(settings: Settings, account: AccountRef) -> GoogleCalendarSource:
+def google_source(
+    settings: Settings,
+    account: AccountRef,
+    on_request: Callable[[RequestRecord], None] | None = None,
+) -> GoogleCalendarSource:
     creds = account.settings.credentials
     spec = CredentialSpec(
         kind=creds.kind,
@@ -85,6 +89,7 @@ def google_source(settings: Settings, account: AccountRef) -> GoogleCalendarSour
         api_endpoint=settings.google.api_endpoint,
         quota_user=account.subject,
         timeout=settings.google.request_timeout_seconds,
+        on_request=on_request,
     )
 
 
@@ -118,7 +123,7 @@ class Connector:
     signals: SignalReader
 
 
-def build(settings: Settings, observer: SyncObserver | None = None) -> Connector:
+def build(settings: Settings, observer: PrometheusObserver | None = None) -> Connector:
     """Everything up to (not including) the main loop; raises ConnectorError on failure."""
     names = topic_names(settings)
     conf = kafka_conf(settings)
@@ -131,12 +136,17 @@ def build(settings: Settings, observer: SyncObserver | None = None) -> Connector
         checkpoints_topic=names.checkpoints,
         mode=settings.delivery.mode,
         transaction_timeout_ms=settings.delivery.transaction_timeout_ms,
+        on_commit=observer.transaction if observer else None,
+        stats_cb=observer.librdkafka_stats if observer else None,
     )
     publisher.start()
+    on_request = (
+        (lambda r: observer.google_request(r.method, r.status, r.duration_s)) if observer else None
+    )
     sources: dict[str, CalendarSource] = {}
     specs: list[StreamSpec] = []
     for account in accounts_of(settings):
-        source = google_source(settings, account)
+        source = google_source(settings, account, on_request)
         sources[account.name] = source
         try:
             specs.extend(resolve_streams(settings, account, source))
@@ -173,6 +183,10 @@ def build(settings: Settings, observer: SyncObserver | None = None) -> Connector
         global_budget=settings.google.requests_per_minute,
         observer=observer,
     )
+    if observer is not None:
+        observer.streams_known(
+            [s.ref.stream_id for s in specs], {s.ref.stream_id: s.account.name for s in specs}
+        )
     runtimes_by_id = service.runtimes
     signals = SignalReader(
         conf,
@@ -186,7 +200,25 @@ def build(settings: Settings, observer: SyncObserver | None = None) -> Connector
 
 def run(settings: Settings) -> int:
     """Run until SIGTERM or SIGINT; exit 0 after a clean stop."""
-    connector = build(settings)
+    observer = PrometheusObserver(stream_labels=settings.metrics.stream_labels)
+    state: dict[str, Connector] = {}
+
+    def is_ready() -> bool:
+        built = state.get("connector")
+        return built is not None and built.publisher.connected
+
+    health = None
+    if settings.metrics.enabled:
+        health = HealthServer(observer, settings.metrics.host, settings.metrics.port, is_ready)
+        health.start()
+        log.info("metrics on http://%s:%d/metrics", settings.metrics.host, health.port)
+    try:
+        connector = build(settings, observer)
+    except BaseException:
+        if health is not None:
+            health.stop()
+        raise
+    state["connector"] = connector
     stopped = threading.Event()
 
     def handle(signum: int, _frame: FrameType | None) -> None:
@@ -204,5 +236,7 @@ def run(settings: Settings) -> int:
         connector.publisher.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if health is not None:
+            health.stop()
     log.info("stopped cleanly")
     return 0

@@ -15,7 +15,7 @@ from connector.core.partitioning import partition_for
 from connector.core.records import ChangeEvent, Checkpoint
 from connector.core.sync import DeadLetter, OutRecord, Tombstone
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, str | bytes | None]]
 
 HEADER_OP = "gcal.op"
 HEADER_STREAM = "gcal.stream"
@@ -84,7 +84,7 @@ class RecordEncoder:
 
     def _change(self, event: ChangeEvent) -> KafkaRecord:
         calendar_id = event.stream.calendar_id
-        headers = [
+        headers: Headers = [
             (HEADER_OP, event.op.value.encode()),
             (HEADER_STREAM, event.stream.stream_id.encode()),
             (HEADER_GENERATION, str(event.generation).encode()),
@@ -101,7 +101,7 @@ class RecordEncoder:
         self, record: Tombstone, checkpoint: Checkpoint | None, gen: bytes
     ) -> KafkaRecord:
         stream = checkpoint.stream.stream_id.encode() if checkpoint is not None else b""
-        headers = [
+        headers: Headers = [
             (HEADER_OP, TOMBSTONE_OP.encode()),
             (HEADER_STREAM, stream),
             (HEADER_GENERATION, gen),
@@ -121,7 +121,7 @@ class RecordEncoder:
             if isinstance(item_id, str)
             else record.stream.stream_id.encode()
         )
-        headers = [
+        headers: Headers = [
             (HEADER_ERROR, record.error.encode()),
             (HEADER_STREAM, record.stream.stream_id.encode()),
             (HEADER_GENERATION, gen),
@@ -130,9 +130,13 @@ class RecordEncoder:
         return KafkaRecord(self._topics.dead_letter, -1, key, value, headers)
 
 
-def header(headers: Iterable[tuple[str, bytes | str | None]] | None, name: str) -> str | None:
+def header(
+    headers: Iterable[tuple[str, bytes | str | None]] | dict[str, str | bytes | None] | None,
+    name: str,
+) -> str | None:
     """A header's value as text, or None."""
-    for key, value in headers or ():
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    for key, value in pairs:
         if key == name:
             if value is None:
                 return None
