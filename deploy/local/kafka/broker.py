@@ -120,7 +120,7 @@ def _recv(sock: socket.socket, size: int) -> bytes:
 
 
 def broker_ids(bootstrap: str, timeout: float = 2.0) -> list[int]:
-    """Node ids of the live brokers, asked over the Kafka protocol (ApiVersions, Metadata v4-8).
+    """Node ids of the live brokers, asked over the Kafka protocol (ApiVersions, Metadata v4-7).
 
     An empty list or an ``OSError`` means the broker is not serving clients yet.
     """
@@ -136,8 +136,8 @@ def broker_ids(bootstrap: str, timeout: float = 2.0) -> list[int]:
             ranges[key] = (low, high)
         low, high = ranges.get(3, (0, -1))
         version = max(low, 4)
-        if version > min(high, 8):  # v4-v8 share this layout; v9+ is the flexible encoding
-            raise ConnectionError(f"broker offers Metadata v{low}-v{high}, probe speaks v4-v8")
+        if version > min(high, 7):  # v4-v7 share this layout; v8 adds request fields
+            raise ConnectionError(f"broker offers Metadata v{low}-v{high}, probe speaks v4-v7")
         # Metadata: no topics (empty array), no auto-creation.
         reply = _request(sock, 3, version, struct.pack(">ib", 0, 0))
         offset = 4  # throttle_time_ms
@@ -180,6 +180,9 @@ class LocalKafka:
         self, workdir: Path, port: int | None = None, controller_port: int | None = None
     ) -> None:
         self.workdir = Path(workdir).resolve()
+        self.data_dir = self.workdir / "data"
+        self.log_path = self.workdir / "broker.log"
+        self.pid_path = self.workdir / "broker.pid"
         saved = self._saved_state()
         self.port = port or saved.get("port") or free_port()
         self.controller_port = controller_port or saved.get("controller_port") or free_port()
@@ -188,18 +191,6 @@ class LocalKafka:
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.workdir / "data"
-
-    @property
-    def log_path(self) -> Path:
-        return self.workdir / "broker.log"
-
-    @property
-    def pid_path(self) -> Path:
-        return self.workdir / "broker.pid"
 
     def start(self, timeout: float = 60.0, *, detached: bool = False) -> str:
         """Format storage if new, start the JVM, wait until it serves clients; the bootstrap.
@@ -263,6 +254,11 @@ class LocalKafka:
         detached = self._process is None
         self.stop()
         return self.start(timeout, detached=detached)
+
+    @property
+    def pid(self) -> int | None:
+        """The broker's process id while it runs."""
+        return self._pid() if self.is_running() else None
 
     def is_running(self) -> bool:
         """True while the broker process (started here or by the CLI) is alive."""
@@ -375,12 +371,14 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    # A zombie (exited, not yet reaped) counts as gone.
+    # A zombie (exited, not yet reaped) counts as gone, and so does a process that reused the
+    # pid of a broker long gone: never signal something that is not a Kafka broker.
     try:
         stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii")
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"kafka.Kafka" in cmdline
 
 
 def _listening(port: int) -> bool:
@@ -392,7 +390,8 @@ def _listening(port: int) -> bool:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("prepare", help="resolve the Kafka jars with Maven (cached)")
+    prepare = commands.add_parser("prepare", help="resolve the Kafka jars with Maven (cached)")
+    prepare.add_argument("--refresh", action="store_true", help="ask Maven even if cached")
     for name, text in (
         ("start", "start a broker (or report the running one) and print its bootstrap"),
         ("stop", "stop the broker"),
@@ -407,25 +406,24 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "prepare":
-            classpath = kafka_classpath(refresh=True)
+            classpath = kafka_classpath(refresh=args.refresh)
             print(f"{len(classpath.split(os.pathsep))} jars resolved for {POM}")
             return 0
         broker = LocalKafka(args.dir)
         if args.command == "start":
             if args.port or args.controller_port:
                 broker = LocalKafka(args.dir, args.port, args.controller_port)
+            was_running = broker.is_running()
             began = time.monotonic()
             bootstrap = broker.start(args.timeout, detached=True)
             took = time.monotonic() - began
             print(bootstrap)
-            print(
-                f"started in {took:.1f}s, pid {broker._pid()}, log {broker.log_path}",
-                file=sys.stderr,
-            )
+            how = "already running" if was_running else f"started in {took:.1f}s"
+            print(f"{how}, pid {broker.pid}, log {broker.log_path}", file=sys.stderr)
         elif args.command == "stop":
             broker.stop()
         elif broker.is_running():
-            print(f"running {broker.bootstrap} pid {broker._pid()}")
+            print(f"running {broker.bootstrap} pid {broker.pid}")
         else:
             print("stopped")
             return 3
