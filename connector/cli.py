@@ -142,6 +142,21 @@ def _checkpoint_view(cp: Checkpoint) -> dict[str, object]:
     }
 
 
+def _tail(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.config)
+    from connector import tail, wiring
+    from connector.consumer import ChangeReader
+
+    names = wiring.topic_names(settings)
+    reader = ChangeReader(
+        wiring.kafka_conf(settings),
+        names.events,
+        wiring.codec_for(settings),
+        from_beginning=args.from_beginning,
+    )
+    return tail.run(reader, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gcal-kafka",
@@ -172,6 +187,13 @@ def build_parser() -> argparse.ArgumentParser:
         _config_arg(sp)
         sp.add_argument("--stream", required=True, help="stream id: <account>/<calendar id>")
     cps.set_defaults(handler=_checkpoints)
+
+    from connector import tail
+
+    tail_parser = sub.add_parser("tail", help="print change events from the topic")
+    _config_arg(tail_parser)
+    tail.add_arguments(tail_parser)
+    tail_parser.set_defaults(handler=_tail)
 
     from connector.emulator import server as emulator_server
 
