@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from connector.config import AccountSettings, Settings
+from connector.config import ENV_PREFIX, AccountSettings, Settings
 from connector.errors import ConfigError
 
 _SECRET_WORDS = ("secret", "password", "token", "key", "credential", "sasl", "auth")
@@ -37,7 +38,8 @@ def load_settings(path: str | Path | None) -> Settings:
         settings = Settings(**data)
     except ValidationError as exc:
         raise ConfigError(list(_format_validation(exc)), source) from None
-    problems = list(check_settings(settings))
+    problems = list(_unknown_environment(os.environ))
+    problems.extend(check_settings(settings))
     if problems:
         raise ConfigError(problems, source)
     return settings
@@ -77,6 +79,19 @@ def _format_validation(exc: ValidationError) -> Iterable[str]:
             yield f"{loc}: {message}"
         else:
             yield f"{loc}: {message} (got {shown!r})"
+
+
+def _unknown_environment(environ: Mapping[str, str]) -> Iterable[str]:
+    """``GCAL_KAFKA_*`` variables that name no setting (a typo would otherwise be ignored).
+
+    ``GCAL_KAFKA_TEST_*`` belongs to the test suite and is left alone.
+    """
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name.startswith(f"{ENV_PREFIX}TEST_"):
+            continue
+        top = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
+        if top not in Settings.model_fields:
+            yield f"environment variable {name}: unknown setting"
 
 
 def check_settings(settings: Settings) -> Iterable[str]:

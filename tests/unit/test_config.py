@@ -122,6 +122,16 @@ def test_environment_overrides_the_file(
     assert settings.kafka == {"bootstrap.servers": "broker:9093"}
 
 
+def test_unknown_environment_variables_are_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GCAL_KAFKA_WORKRES", "3")
+    monkeypatch.setenv("GCAL_KAFKA_TEST_BOOTSTRAP", "ignored:1")  # the test suite's own
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "workers: 2\n"))
+    assert info.value.problems == ["environment variable GCAL_KAFKA_WORKRES: unknown setting"]
+
+
 def test_account_sync_overrides_only_what_it_sets(tmp_path: Path, creds: Path) -> None:
     path = write(
         tmp_path,
