@@ -1,0 +1,209 @@
+"""The sync engine end to end: real Kafka broker, emulator over HTTP, the real connector.
+
+Each scenario asserts the exact records a read_committed consumer sees, and that a consumer
+applying the contract's rebuild rule ends with exactly the emulator's calendar.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from connector.adapters.kafka_records import HEADER_GENERATION, HEADER_OP, HEADER_STREAM, header
+from connector.core.partitioning import partition_for
+from connector.core.records import Op, ResetReason
+from connector.emulator.server import EmulatorServer
+from tests.integration.engine import (
+    RunningConnector,
+    dataset,
+    emulator_events,
+    event,
+    google,
+    in_sync,
+    observed,
+    ops,
+    rebuilt,
+    resets_done,
+    settings_for,
+    wait_for,
+)
+from tests.kafka_helpers import read_topic
+
+pytestmark = pytest.mark.integration
+ALICE = "alice@example.com"
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(port=0).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_full_pass_over_several_pages_then_incremental_changes(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    many = [event(f"bulk{i:05d}", f"event {i}", day=1 + i % 28, hour=8 + i % 10)
+            for i in range(5200)]
+    series = event("standup1", "Standup", day=2, recurrence=["RRULE:FREQ=DAILY;COUNT=10"],
+                   start={"dateTime": "2026-03-02T09:00:00+01:00", "timeZone": "Europe/Berlin"},
+                   end={"dateTime": "2026-03-02T09:15:00+01:00", "timeZone": "Europe/Berlin"})
+    emulator.control.seed(dataset({ALICE: [*many, series]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), what="the first full sync")
+        first = observed(settings)
+        assert ops(first)[0] == ("RESET_BEGIN", None, 1)
+        assert ops(first)[-1] == ("RESET_END", None, 1)
+        created = [r for r in first if r.change and r.change.op is Op.CREATED]
+        assert len(created) == 5201 and len({r.event_id for r in created}) == 5201
+        end = first[-1].change
+        assert end is not None and end.event_count == 5201
+        begin = first[0].change
+        assert begin is not None and begin.reason is ResetReason.INITIAL
+        # Every record of the calendar, markers included, in the calendar's partition.
+        assert {r.partition for r in first} == {partition_for(ALICE, 3)}
+
+        api = google(emulator).events()
+        api.insert(calendarId=ALICE, body=event("fresh1", "New")).execute()
+        api.patch(calendarId=ALICE, eventId="bulk00007", body={"summary": "Renamed"}).execute()
+        api.delete(calendarId=ALICE, eventId="bulk00008").execute()
+        instance = "standup1_20260303T080000Z"
+        api.patch(calendarId=ALICE, eventId=instance, body={"summary": "Standup (late)"}).execute()
+        api.patch(calendarId=ALICE, eventId="standup1_20260304T080000Z",
+                  body={"status": "cancelled"}).execute()
+        wait_for(in_sync(settings, emulator, ALICE), what="the incremental changes")
+        later = ops(observed(settings)[len(first):])
+        assert Counter(later) == Counter([
+            ("CREATED", "fresh1", 1),
+            ("UPDATED", "bulk00007", 1),
+            ("CANCELLED", "bulk00008", 1),
+            ("TOMBSTONE", "bulk00008", -1),
+            ("CREATED", instance, 1),
+            ("CANCELLED", "standup1_20260304T080000Z", 1),
+        ])
+        # The tombstone directly follows the deletion.
+        assert later.index(("TOMBSTONE", "bulk00008", -1)) == later.index(
+            ("CANCELLED", "bulk00008", 1)) + 1
+
+
+def test_410_starts_a_new_generation_that_drops_what_was_deleted_meanwhile(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event(f"e{i}", f"E{i}") for i in range(5)]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path,
+                            sync={"poll_interval_seconds": 3600})
+    with RunningConnector(settings) as running:
+        wait_for(resets_done(settings, 1), what="the first full sync")
+        google(emulator).events().delete(calendarId=ALICE, eventId="e3").execute()
+        emulator.control.invalidate_tokens(ALICE)
+        emulator.control.purge()
+        running.service.trigger(f"alice/{ALICE}")
+        wait_for(resets_done(settings, 2), what="the resync after 410")
+        records = observed(settings)
+    second = [r for r in records if r.change is None or r.change.generation == 2]
+    assert ops(second) == [
+        ("RESET_BEGIN", None, 2), *[("CREATED", f"e{i}", 2) for i in (0, 1, 2, 4)],
+        ("RESET_END", None, 2),
+    ]
+    begin = second[0].change
+    assert begin is not None and begin.reason is ResetReason.TOKEN_INVALIDATED
+    # No tombstone ever came for e3, yet the rebuilt copy no longer has it.
+    assert rebuilt(records).live(ALICE) == emulator_events(emulator, ALICE)
+
+
+def test_restart_resumes_from_kafka_with_exact_created_and_updated(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("keep1", "Keep"), event("edit1", "Edit")]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), what="the first full sync")
+    api = google(emulator).events()
+    api.patch(calendarId=ALICE, eventId="edit1", body={"summary": "Edited offline"}).execute()
+    api.insert(calendarId=ALICE, body=event("later1", "Later")).execute()
+    before = len(observed(settings))
+    with RunningConnector(settings):
+        wait_for(in_sync(settings, emulator, ALICE), what="the changes made while stopped")
+    assert Counter(ops(observed(settings)[before:])) == Counter(
+        [("UPDATED", "edit1", 1), ("CREATED", "later1", 1)]
+    )
+
+
+def test_changed_query_parameters_start_a_query_changed_generation(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("one11", "One")]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), what="the first full sync")
+    changed = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path,
+                           sync={"event_types": ["default"]})
+    with RunningConnector(changed):
+        wait_for(resets_done(changed, 2), what="the QUERY_CHANGED resync")
+    begins = [r.change for r in observed(settings) if r.change and r.change.op is Op.RESET_BEGIN]
+    assert [(b.generation, b.reason) for b in begins] == [
+        (1, ResetReason.INITIAL), (2, ResetReason.QUERY_CHANGED)]
+
+
+def test_a_deleted_calendar_gets_an_empty_generation(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    team = "team1@group.calendar.google.com"
+    emulator.control.seed(dataset({ALICE: [event("mine1", "Mine")], team: [event("t1111", "T")]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path,
+                            calendars=[ALICE, team])
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 2), what="both full syncs")
+        google(emulator).calendars().delete(calendarId=team).execute()
+        wait_for(resets_done(settings, 3), what="the CALENDAR_GONE generation")
+        records = observed(settings)
+    team_ops = [(r.change.op, r.change.reason) for r in records
+                if r.calendar_id == team and r.change is not None and r.change.generation == 2]
+    assert team_ops == [(Op.RESET_BEGIN, ResetReason.CALENDAR_GONE), (Op.RESET_END, None)]
+    store = rebuilt(records)
+    assert store.live(team) == {}
+    assert set(store.live(ALICE)) == {"mine1"}
+
+
+def test_rate_limit_and_5xx_storm_still_delivers_everything_once(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event(f"s{i:04d}", f"S{i}") for i in range(30)]}))
+    emulator.control.set_faults({"faults": [
+        {"route": "events.list", "error": "backendError", "count": 2},
+        {"route": "events.list", "error": "userRateLimitExceeded", "count": 2},
+        {"route": "events.list", "error": "503", "probability": 0.3},
+    ], "seed": 3})
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), timeout=120, what="the full sync through the storm")
+        emulator.control.clear_faults()
+        google(emulator).events().patch(calendarId=ALICE, eventId="s0001",
+                                        body={"summary": "after"}).execute()
+        wait_for(in_sync(settings, emulator, ALICE), what="the change after the storm")
+    counted = Counter(ops(observed(settings)))
+    assert all(n == 1 for n in counted.values()), counted
+    assert counted[("UPDATED", "s0001", 1)] == 1
+
+
+def test_headers_and_checkpoint_topic(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("head1", "H")]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), what="the full sync")
+    events_topic = f"{topic_prefix}gcal.events"
+    messages = read_topic(kafka_bootstrap, events_topic)
+    assert [header(m.headers(), HEADER_OP) for m in messages] == [
+        "RESET_BEGIN", "CREATED", "RESET_END"]
+    assert {header(m.headers(), HEADER_STREAM) for m in messages} == {f"alice/{ALICE}"}
+    assert {header(m.headers(), HEADER_GENERATION) for m in messages} == {"1"}
+    checkpoints = read_topic(kafka_bootstrap, f"{topic_prefix}gcal.checkpoints")
+    assert checkpoints and checkpoints[-1].key() == f"alice/{ALICE}".encode()
