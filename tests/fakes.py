@@ -55,8 +55,7 @@ class FakeCalendarSource:
         with self._lock:
             cal = self.calendars[calendar_id]
             cal.seq += 1
-            cal.events[event_id] = {"kind": "calendar#event", "id": event_id,
-                                    "status": "cancelled"}
+            cal.events[event_id] = {"kind": "calendar#event", "id": event_id, "status": "cancelled"}
             cal.changed[event_id] = cal.seq
 
     def invalidate(self, calendar_id: str) -> None:
@@ -67,12 +66,22 @@ class FakeCalendarSource:
 
     # -- CalendarSource ----------------------------------------------------------------
     def list_events(
-        self, calendar_id: str, query: ListQuery, *, sync_token: str | None,
+        self,
+        calendar_id: str,
+        query: ListQuery,
+        *,
+        sync_token: str | None,
         page_token: str | None,
     ) -> EventsPage:
         with self._lock:
-            self.calls.append({"calendar": calendar_id, "sync_token": sync_token,
-                               "page_token": page_token, "query": query})
+            self.calls.append(
+                {
+                    "calendar": calendar_id,
+                    "sync_token": sync_token,
+                    "page_token": page_token,
+                    "query": query,
+                }
+            )
             if self.failures:
                 raise self.failures.pop(0)
             cal = self.calendars.get(calendar_id)
@@ -91,12 +100,16 @@ class FakeCalendarSource:
                     raise PageTokenRejected() from None
             else:
                 offset = 0
-            ids = sorted((i for i, s in cal.changed.items() if s > since),
-                         key=lambda i: cal.changed[i])
+            ids = sorted(
+                (i for i, s in cal.changed.items() if s > since), key=lambda i: cal.changed[i]
+            )
             if sync_token is None:
-                ids = [i for i in ids if cal.events[i]["status"] != "cancelled"
-                       or "recurringEventId" in cal.events[i]]
-            chunk = ids[offset: offset + self.page_size]
+                ids = [
+                    i
+                    for i in ids
+                    if cal.events[i]["status"] != "cancelled" or "recurringEventId" in cal.events[i]
+                ]
+            chunk = ids[offset : offset + self.page_size]
             items = [dict(cal.events[i]) for i in chunk]
             if offset + self.page_size < len(ids):
                 return EventsPage(items, f"{cal.epoch}:{since}:{offset + self.page_size}", None)
@@ -112,12 +125,21 @@ class FakeCalendarSource:
         items = [CalendarInfo(c, c, "owner") for c in sorted(self.calendars)]
         return CalendarListPage(items, None, "cl-1")
 
-    def watch_events(self, calendar_id: str, query: ListQuery, *, channel_id: str,
-                     address: str, token: str, ttl_seconds: int | None = None) -> WatchResult:
+    def watch_events(
+        self,
+        calendar_id: str,
+        query: ListQuery,
+        *,
+        channel_id: str,
+        address: str,
+        token: str,
+        ttl_seconds: int | None = None,
+    ) -> WatchResult:
         return WatchResult(channel_id, f"res-{calendar_id}", None)
 
-    def watch_calendar_list(self, *, channel_id: str, address: str, token: str,
-                            ttl_seconds: int | None = None) -> WatchResult:
+    def watch_calendar_list(
+        self, *, channel_id: str, address: str, token: str, ttl_seconds: int | None = None
+    ) -> WatchResult:
         return WatchResult(channel_id, "res-calendarlist", None)
 
     def stop_channel(self, channel_id: str, resource_id: str) -> None:

@@ -36,22 +36,40 @@ def event(event_id: str, summary: str, day: int = 1, hour: int = 9, **extra: Any
     }
 
 
-def dataset(calendars: dict[str, list[dict[str, Any]]], email: str = "alice@example.com"
-            ) -> dict[str, Any]:
-    return {"users": [{
-        "email": email,
-        "calendars": [
-            {"id": cal_id, "summary": cal_id, "timeZone": "Europe/Berlin",
-             "primary": cal_id == email, "accessRole": "owner", "events": events}
-            for cal_id, events in calendars.items()
-        ],
-    }]}
+def dataset(
+    calendars: dict[str, list[dict[str, Any]]], email: str = "alice@example.com"
+) -> dict[str, Any]:
+    return {
+        "users": [
+            {
+                "email": email,
+                "calendars": [
+                    {
+                        "id": cal_id,
+                        "summary": cal_id,
+                        "timeZone": "Europe/Berlin",
+                        "primary": cal_id == email,
+                        "accessRole": "owner",
+                        "events": events,
+                    }
+                    for cal_id, events in calendars.items()
+                ],
+            }
+        ]
+    }
 
 
 def credentials_file(tmp_path: Path, email: str = "alice@example.com") -> Path:
     path = tmp_path / f"creds-{email}.json"
-    path.write_text(json.dumps({"client_id": "test", "client_secret": "test-not-secret",
-                                "refresh_token": f"refresh-{email}"}))
+    path.write_text(
+        json.dumps(
+            {
+                "client_id": "test",
+                "client_secret": "test-not-secret",
+                "refresh_token": f"refresh-{email}",
+            }
+        )
+    )
     return path
 
 
@@ -68,16 +86,24 @@ def settings_for(
     data: dict[str, Any] = {
         "name": f"{prefix}connector",
         "kafka": {"bootstrap.servers": bootstrap},
-        "topics": {"prefix": prefix, "partitions": 3,
-                   "events_config": {"cleanup.policy": "compact", "segment.ms": "100"}},
+        "topics": {
+            "prefix": prefix,
+            "partitions": 3,
+            "events_config": {"cleanup.policy": "compact", "segment.ms": "100"},
+        },
         "google": {"api_endpoint": emulator.api_endpoint, "token_uri": emulator.token_uri},
         "sync": sync,
         "workers": 4,
-        "accounts": [{
-            "name": email.split("@")[0],
-            "credentials": {"kind": "authorized_user", "path": str(credentials_file(tmp_path, email))},
-            "calendars": calendars if isinstance(calendars, str) else list(calendars),
-        }],
+        "accounts": [
+            {
+                "name": email.split("@", maxsplit=1)[0],
+                "credentials": {
+                    "kind": "authorized_user",
+                    "path": str(credentials_file(tmp_path, email)),
+                },
+                "calendars": calendars if isinstance(calendars, str) else list(calendars),
+            }
+        ],
         "metrics": {"enabled": False},
         **overrides,
     }
@@ -85,14 +111,25 @@ def settings_for(
 
 
 def google(emulator: EmulatorServer, email: str = "alice@example.com") -> Any:
-    creds = Credentials(None, refresh_token=f"refresh-{email}", client_id="test",
-                        client_secret="test-not-secret", token_uri=emulator.token_uri)
-    return build("calendar", "v3", credentials=creds, static_discovery=True,
-                 client_options={"api_endpoint": emulator.api_endpoint})
+    creds = Credentials(
+        None,
+        refresh_token=f"refresh-{email}",
+        client_id="test",
+        client_secret="test-not-secret",
+        token_uri=emulator.token_uri,
+    )
+    return build(
+        "calendar",
+        "v3",
+        credentials=creds,
+        static_discovery=True,
+        client_options={"api_endpoint": emulator.api_endpoint},
+    )
 
 
-def emulator_events(emulator: EmulatorServer, calendar_id: str,
-                    email: str = "alice@example.com") -> dict[str, dict[str, Any]]:
+def emulator_events(
+    emulator: EmulatorServer, calendar_id: str, email: str = "alice@example.com"
+) -> dict[str, dict[str, Any]]:
     """What a fresh full sync sees: live events, masters and exceptions (cancelled included)."""
     api = google(emulator, email)
     found: dict[str, dict[str, Any]] = {}
@@ -135,7 +172,9 @@ def observed(settings: Settings) -> list[ChangeRecord]:
         calendar_id, event_id = codec.decode_key(msg.key())
         value = msg.value()
         change = None if value is None else codec.decode_change(value)
-        out.append(ChangeRecord(topic, msg.partition(), msg.offset(), calendar_id, event_id, change))
+        out.append(
+            ChangeRecord(topic, msg.partition(), msg.offset(), calendar_id, event_id, change)
+        )
     return sorted(out, key=lambda r: (r.partition, r.offset))
 
 
@@ -168,13 +207,24 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 60.0, what: str = "
 
 def resets_done(settings: Settings, count: int) -> Callable[[], bool]:
     def check() -> bool:
-        return sum(1 for r in observed(settings)
-                   if r.change is not None and r.change.op is Op.RESET_END) >= count
+        return (
+            sum(
+                1
+                for r in observed(settings)
+                if r.change is not None and r.change.op is Op.RESET_END
+            )
+            >= count
+        )
+
     return check
 
 
 def in_sync(settings: Settings, emulator: EmulatorServer, calendar_id: str) -> Callable[[], bool]:
     """True when the rebuilt copy equals the emulator's calendar, field for field."""
+
     def check() -> bool:
-        return rebuilt(observed(settings)).live(calendar_id) == emulator_events(emulator, calendar_id)
+        return rebuilt(observed(settings)).live(calendar_id) == emulator_events(
+            emulator, calendar_id
+        )
+
     return check

@@ -48,11 +48,17 @@ def emulator() -> Iterator[EmulatorServer]:
 def test_full_pass_over_several_pages_then_incremental_changes(
     kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
-    many = [event(f"bulk{i:05d}", f"event {i}", day=1 + i % 28, hour=8 + i % 10)
-            for i in range(5200)]
-    series = event("standup1", "Standup", day=2, recurrence=["RRULE:FREQ=DAILY;COUNT=10"],
-                   start={"dateTime": "2026-03-02T09:00:00+01:00", "timeZone": "Europe/Berlin"},
-                   end={"dateTime": "2026-03-02T09:15:00+01:00", "timeZone": "Europe/Berlin"})
+    many = [
+        event(f"bulk{i:05d}", f"event {i}", day=1 + i % 28, hour=8 + i % 10) for i in range(5200)
+    ]
+    series = event(
+        "standup1",
+        "Standup",
+        day=2,
+        recurrence=["RRULE:FREQ=DAILY;COUNT=10"],
+        start={"dateTime": "2026-03-02T09:00:00+01:00", "timeZone": "Europe/Berlin"},
+        end={"dateTime": "2026-03-02T09:15:00+01:00", "timeZone": "Europe/Berlin"},
+    )
     emulator.control.seed(dataset({ALICE: [*many, series]}))
     settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
     with RunningConnector(settings):
@@ -75,29 +81,35 @@ def test_full_pass_over_several_pages_then_incremental_changes(
         api.delete(calendarId=ALICE, eventId="bulk00008").execute()
         instance = "standup1_20260303T080000Z"
         api.patch(calendarId=ALICE, eventId=instance, body={"summary": "Standup (late)"}).execute()
-        api.patch(calendarId=ALICE, eventId="standup1_20260304T080000Z",
-                  body={"status": "cancelled"}).execute()
+        api.patch(
+            calendarId=ALICE, eventId="standup1_20260304T080000Z", body={"status": "cancelled"}
+        ).execute()
         wait_for(in_sync(settings, emulator, ALICE), what="the incremental changes")
-        later = ops(observed(settings)[len(first):])
-        assert Counter(later) == Counter([
-            ("CREATED", "fresh1", 1),
-            ("UPDATED", "bulk00007", 1),
-            ("CANCELLED", "bulk00008", 1),
-            ("TOMBSTONE", "bulk00008", -1),
-            ("CREATED", instance, 1),
-            ("CANCELLED", "standup1_20260304T080000Z", 1),
-        ])
+        later = ops(observed(settings)[len(first) :])
+        assert Counter(later) == Counter(
+            [
+                ("CREATED", "fresh1", 1),
+                ("UPDATED", "bulk00007", 1),
+                ("CANCELLED", "bulk00008", 1),
+                ("TOMBSTONE", "bulk00008", -1),
+                ("CREATED", instance, 1),
+                ("CANCELLED", "standup1_20260304T080000Z", 1),
+            ]
+        )
         # The tombstone directly follows the deletion.
-        assert later.index(("TOMBSTONE", "bulk00008", -1)) == later.index(
-            ("CANCELLED", "bulk00008", 1)) + 1
+        assert (
+            later.index(("TOMBSTONE", "bulk00008", -1))
+            == later.index(("CANCELLED", "bulk00008", 1)) + 1
+        )
 
 
 def test_410_starts_a_new_generation_that_drops_what_was_deleted_meanwhile(
     kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator.control.seed(dataset({ALICE: [event(f"e{i}", f"E{i}") for i in range(5)]}))
-    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path,
-                            sync={"poll_interval_seconds": 3600})
+    settings = settings_for(
+        kafka_bootstrap, topic_prefix, emulator, tmp_path, sync={"poll_interval_seconds": 3600}
+    )
     with RunningConnector(settings) as running:
         wait_for(resets_done(settings, 1), what="the first full sync")
         google(emulator).events().delete(calendarId=ALICE, eventId="e3").execute()
@@ -108,7 +120,8 @@ def test_410_starts_a_new_generation_that_drops_what_was_deleted_meanwhile(
         records = observed(settings)
     second = [r for r in records if r.change is None or r.change.generation == 2]
     assert ops(second) == [
-        ("RESET_BEGIN", None, 2), *[("CREATED", f"e{i}", 2) for i in (0, 1, 2, 4)],
+        ("RESET_BEGIN", None, 2),
+        *[("CREATED", f"e{i}", 2) for i in (0, 1, 2, 4)],
         ("RESET_END", None, 2),
     ]
     begin = second[0].change
@@ -142,13 +155,16 @@ def test_changed_query_parameters_start_a_query_changed_generation(
     settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
     with RunningConnector(settings):
         wait_for(resets_done(settings, 1), what="the first full sync")
-    changed = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path,
-                           sync={"event_types": ["default"]})
+    changed = settings_for(
+        kafka_bootstrap, topic_prefix, emulator, tmp_path, sync={"event_types": ["default"]}
+    )
     with RunningConnector(changed):
         wait_for(resets_done(changed, 2), what="the QUERY_CHANGED resync")
     begins = [r.change for r in observed(settings) if r.change and r.change.op is Op.RESET_BEGIN]
     assert [(b.generation, b.reason) for b in begins] == [
-        (1, ResetReason.INITIAL), (2, ResetReason.QUERY_CHANGED)]
+        (1, ResetReason.INITIAL),
+        (2, ResetReason.QUERY_CHANGED),
+    ]
 
 
 def test_a_deleted_calendar_gets_an_empty_generation(
@@ -156,15 +172,19 @@ def test_a_deleted_calendar_gets_an_empty_generation(
 ) -> None:
     team = "team1@group.calendar.google.com"
     emulator.control.seed(dataset({ALICE: [event("mine1", "Mine")], team: [event("t1111", "T")]}))
-    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path,
-                            calendars=[ALICE, team])
+    settings = settings_for(
+        kafka_bootstrap, topic_prefix, emulator, tmp_path, calendars=[ALICE, team]
+    )
     with RunningConnector(settings):
         wait_for(resets_done(settings, 2), what="both full syncs")
         google(emulator).calendars().delete(calendarId=team).execute()
         wait_for(resets_done(settings, 3), what="the CALENDAR_GONE generation")
         records = observed(settings)
-    team_ops = [(r.change.op, r.change.reason) for r in records
-                if r.calendar_id == team and r.change is not None and r.change.generation == 2]
+    team_ops = [
+        (r.change.op, r.change.reason)
+        for r in records
+        if r.calendar_id == team and r.change is not None and r.change.generation == 2
+    ]
     assert team_ops == [(Op.RESET_BEGIN, ResetReason.CALENDAR_GONE), (Op.RESET_END, None)]
     store = rebuilt(records)
     assert store.live(team) == {}
@@ -175,17 +195,23 @@ def test_rate_limit_and_5xx_storm_still_delivers_everything_once(
     kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
 ) -> None:
     emulator.control.seed(dataset({ALICE: [event(f"s{i:04d}", f"S{i}") for i in range(30)]}))
-    emulator.control.set_faults({"faults": [
-        {"route": "events.list", "error": "backendError", "count": 2},
-        {"route": "events.list", "error": "userRateLimitExceeded", "count": 2},
-        {"route": "events.list", "error": "503", "probability": 0.3},
-    ], "seed": 3})
+    emulator.control.set_faults(
+        {
+            "faults": [
+                {"route": "events.list", "error": "backendError", "count": 2},
+                {"route": "events.list", "error": "userRateLimitExceeded", "count": 2},
+                {"route": "events.list", "error": "503", "probability": 0.3},
+            ],
+            "seed": 3,
+        }
+    )
     settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
     with RunningConnector(settings):
         wait_for(resets_done(settings, 1), timeout=120, what="the full sync through the storm")
         emulator.control.clear_faults()
-        google(emulator).events().patch(calendarId=ALICE, eventId="s0001",
-                                        body={"summary": "after"}).execute()
+        google(emulator).events().patch(
+            calendarId=ALICE, eventId="s0001", body={"summary": "after"}
+        ).execute()
         wait_for(in_sync(settings, emulator, ALICE), what="the change after the storm")
     counted = Counter(ops(observed(settings)))
     assert all(n == 1 for n in counted.values()), counted
@@ -202,7 +228,10 @@ def test_headers_and_checkpoint_topic(
     events_topic = f"{topic_prefix}gcal.events"
     messages = read_topic(kafka_bootstrap, events_topic)
     assert [header(m.headers(), HEADER_OP) for m in messages] == [
-        "RESET_BEGIN", "CREATED", "RESET_END"]
+        "RESET_BEGIN",
+        "CREATED",
+        "RESET_END",
+    ]
     assert {header(m.headers(), HEADER_STREAM) for m in messages} == {f"alice/{ALICE}"}
     assert {header(m.headers(), HEADER_GENERATION) for m in messages} == {"1"}
     checkpoints = read_topic(kafka_bootstrap, f"{topic_prefix}gcal.checkpoints")

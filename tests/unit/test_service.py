@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from connector.adapters.avro_codec import SingleObjectCodec
-from connector.adapters.kafka_records import HEADER_OP, KafkaRecord, RecordEncoder, TopicNames, header
+from connector.adapters.kafka_records import (
+    HEADER_OP,
+    KafkaRecord,
+    RecordEncoder,
+    TopicNames,
+    header,
+)
 from connector.config import AccountSettings, CredentialSettings, SyncOptions
 from connector.core.records import Checkpoint, Phase, StreamRef
 from connector.errors import AuthError, RetriableError
@@ -85,8 +91,11 @@ class Harness:
         return out
 
     def checkpoint(self, stream_id: str) -> Checkpoint:
-        cps = [r for r in self.publisher.committed
-               if r.topic == TOPICS.checkpoints and r.key == stream_id.encode()]
+        cps = [
+            r
+            for r in self.publisher.committed
+            if r.topic == TOPICS.checkpoints and r.key == stream_id.encode()
+        ]
         assert cps, f"no checkpoint for {stream_id}"
         assert cps[-1].value is not None
         return CODEC.decode_checkpoint(cps[-1].value)
