@@ -80,6 +80,8 @@ class GoogleCalendarSource:
         self._http_factory = http_factory or self._default_http
         self._clock = clock
         self._local = threading.local()
+        self._opened: list[Any] = []
+        self._opened_lock = threading.Lock()
 
     def _default_http(self) -> Any:
         return httplib2.Http(timeout=self._timeout)
@@ -104,7 +106,19 @@ class GoogleCalendarSource:
                 cache_discovery=False,
             )
             self._local.service = service
+            with self._opened_lock:
+                self._opened.append(http)
         return service
+
+    def close(self) -> None:
+        """Close every thread's HTTP connections (httplib2 keeps sockets open between calls)."""
+        with self._opened_lock:
+            opened, self._opened = self._opened, []
+        for http in opened:
+            close = getattr(http.http, "close", None)
+            if callable(close):
+                close()
+        self._local = threading.local()
 
     def _execute(self, request: Any, ctx: CallContext) -> dict[str, Any]:
         """Run one request with no client-side retries, report it, translate its errors."""

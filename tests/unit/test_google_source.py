@@ -597,3 +597,32 @@ def test_a_retryable_refresh_error_is_retriable_and_a_revoked_grant_is_not() -> 
     assert type(to_connector_error(transient, ctx)) is RetriableError
     mapped = to_connector_error(revoked, ctx)
     assert isinstance(mapped, AuthError) and mapped.reason == "invalid_grant"
+
+
+class ClosableSequence(HttpMockSequence):  # type: ignore[misc]
+    closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+def test_close_closes_the_connections_of_every_thread() -> None:
+    made: list[ClosableSequence] = []
+
+    def factory() -> ClosableSequence:
+        made.append(ClosableSequence([ok("events_page_1.json")]))
+        return made[-1]
+
+    source = GoogleCalendarSource(Credentials(token="access-0"), http_factory=factory)
+    source.list_events(CAL, QUERY, sync_token=None, page_token=None)
+    worker = threading.Thread(
+        target=source.list_events,
+        args=(CAL, QUERY),
+        kwargs={"sync_token": None, "page_token": None},
+    )
+    worker.start()
+    worker.join()
+    source.close()
+    assert [m.closed for m in made] == [1, 1]
+    source.list_events(CAL, QUERY, sync_token=None, page_token=None)  # reopens lazily
+    assert len(made) == 3
