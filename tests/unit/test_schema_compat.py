@@ -117,7 +117,7 @@ def check_backward(old: Any, new: Any, examples: int = 40) -> list[str]:
     try:  # logical types do not change the binary form; plain longs avoid datetime overflow
         writer = fastavro.parse_schema(strip_logical_types(old), named_schemas={})
         reader = fastavro.parse_schema(strip_logical_types(new), named_schemas={})
-    except Exception as exc:  # noqa: BLE001 - an unparsable schema is a finding
+    except Exception as exc:  # an unparsable schema is a finding
         return [*problems, f"schema does not parse: {exc}"]
 
     @settings(
@@ -133,13 +133,13 @@ def check_backward(old: Any, new: Any, examples: int = 40) -> list[str]:
         body.seek(0)
         try:
             fastavro.schemaless_reader(body, writer, reader)
-        except Exception as exc:  # noqa: BLE001 - any failure to resolve is a finding
+        except Exception as exc:  # any failure to resolve is a finding
             failures.append(f"{type(exc).__name__}: {exc}")
             raise
 
     try:
         data_is_readable()
-    except Exception:  # noqa: BLE001 - hypothesis re-raises the minimal failing example
+    except Exception:  # hypothesis re-raises the minimal failing example
         problems.append(f"data written with the old schema is unreadable: {failures[-1]}")
     return problems
 
