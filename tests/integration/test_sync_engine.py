@@ -236,3 +236,61 @@ def test_headers_and_checkpoint_topic(
     assert {header(m.headers(), HEADER_GENERATION) for m in messages} == {"1"}
     checkpoints = read_topic(kafka_bootstrap, f"{topic_prefix}gcal.checkpoints")
     assert checkpoints and checkpoints[-1].key() == f"alice/{ALICE}".encode()
+
+
+def test_rejected_page_token_restarts_the_full_pass_as_a_new_generation(
+    kafka_bootstrap: str, topic_prefix: str, tmp_path: Path
+) -> None:
+    data = dataset({ALICE: [event(f"p{i:05d}", f"P{i}") for i in range(6000)]})
+    first = EmulatorServer(port=0, dataset=data).start()
+    first.control.set_latency({"routes": {"events.list": 1500}})
+    settings = settings_for(kafka_bootstrap, topic_prefix, first, tmp_path)
+    try:
+        with RunningConnector(settings):
+            wait_for(lambda: len(observed(settings)) >= 2501, what="the first page")
+    finally:
+        first.stop()
+    partial = observed(settings)
+    assert ops(partial)[0] == ("RESET_BEGIN", None, 1)
+    assert not any(r.change and r.change.op is Op.RESET_END for r in partial)
+    # A new server signs tokens with another secret: the stored page token is rejected (400).
+    second = EmulatorServer(port=0, dataset=data).start()
+    try:
+        again = settings_for(kafka_bootstrap, topic_prefix, second, tmp_path)
+        with RunningConnector(again):
+            wait_for(resets_done(again, 1), what="the restarted full pass")
+        records = observed(again)
+        gen2 = [r for r in records if r.change is not None and r.change.generation == 2]
+        begin = gen2[0].change
+        assert begin is not None and begin.op is Op.RESET_BEGIN
+        assert begin.reason is ResetReason.TOKEN_INVALIDATED
+        assert sum(1 for r in gen2 if r.change and r.change.op is Op.CREATED) == 6000
+        assert rebuilt(records).live(ALICE) == emulator_events(second, ALICE)
+    finally:
+        second.stop()
+
+
+def test_broker_restart_while_syncing_loses_and_duplicates_nothing(
+    kafka_bootstrap: str,
+    kafka_broker: object,
+    topic_prefix: str,
+    emulator: EmulatorServer,
+    tmp_path: Path,
+) -> None:
+    if kafka_broker is None:
+        pytest.skip("needs the suite's own broker (GCAL_KAFKA_TEST_BOOTSTRAP is external)")
+    emulator.control.seed(dataset({ALICE: [event(f"r{i:05d}", f"R{i}") for i in range(6000)]}))
+    emulator.control.set_latency({"routes": {"events.list": 400}})
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings):
+        wait_for(lambda: len(observed(settings)) >= 2501, what="the first page")
+        kafka_broker.restart()  # type: ignore[attr-defined]
+        wait_for(resets_done(settings, 1), timeout=180, what="the full sync after the restart")
+        emulator.control.set_latency({})
+        google(emulator).events().patch(
+            calendarId=ALICE, eventId="r00001", body={"summary": "after restart"}
+        ).execute()
+        wait_for(in_sync(settings, emulator, ALICE), timeout=120, what="the change after")
+    counted = Counter(ops(observed(settings)))
+    assert all(n == 1 for n in counted.values()), [k for k, n in counted.items() if n > 1][:5]
+    assert counted[("UPDATED", "r00001", 1)] == 1
