@@ -25,7 +25,6 @@ from connector.adapters.kafka_state import read_checkpoints, read_published
 from connector.adapters.metrics import HealthServer, PrometheusObserver
 from connector.config import Settings
 from connector.config_load import redact_kafka_conf
-from connector.core.calendar_source import CalendarSource
 from connector.errors import ConnectorError
 from connector.service import StreamRuntime, SyncService
 from connector.signals import SignalReader
@@ -121,6 +120,14 @@ class Connector:
     service: SyncService
     publisher: KafkaChangePublisher
     signals: SignalReader
+    sources: dict[str, GoogleCalendarSource]
+
+    def close(self) -> None:
+        """After the loop stopped: release the consumer, the producer and the HTTP sockets."""
+        self.signals.close()
+        self.publisher.close()
+        for source in self.sources.values():
+            source.close()
 
 
 def build(settings: Settings, observer: PrometheusObserver | None = None) -> Connector:
@@ -143,7 +150,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     on_request = (
         (lambda r: observer.google_request(r.method, r.status, r.duration_s)) if observer else None
     )
-    sources: dict[str, CalendarSource] = {}
+    sources: dict[str, GoogleCalendarSource] = {}
     specs: list[StreamSpec] = []
     for account in accounts_of(settings):
         source = google_source(settings, account, on_request)
@@ -195,7 +202,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         service.request_resync,
         lambda s: s in runtimes_by_id and runtimes_by_id[s].operator_reset,
     )
-    return Connector(settings, service, publisher, signals)
+    return Connector(settings, service, publisher, signals, sources)
 
 
 def run(settings: Settings) -> int:
@@ -232,8 +239,7 @@ def run(settings: Settings) -> int:
     try:
         connector.service.run(poll=connector.signals.poll)
     finally:
-        connector.signals.close()
-        connector.publisher.close()
+        connector.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         if health is not None:

@@ -154,8 +154,7 @@ class RunningConnector:
     def stop(self) -> None:
         self.service.stop()
         self._thread.join(60)
-        self.connector.signals.close()
-        self.connector.publisher.close()
+        self.connector.close()
 
     def __enter__(self) -> RunningConnector:
         return self
