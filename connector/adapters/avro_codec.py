@@ -17,13 +17,23 @@ Checkpoint keys are plain UTF-8 stream ids in both formats. This is the only mod
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from io import BytesIO
 from typing import Any, Protocol
 
 import fastavro
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
+from connector.adapters.avro_records import (
+    ChangeReader,
+    ChangeWriter,
+    DecodeError,
+    UnknownSchemaError,
+    change_to_record,
+    checkpoint_to_record,
+    record_to_change,
+    record_to_checkpoint,
+)
 from connector.adapters.avro_schemas import (
     CHANGE_EVENT,
     EVENT_KEY,
@@ -32,18 +42,7 @@ from connector.adapters.avro_schemas import (
     schema_json,
     strip_logical_types,
 )
-from connector.adapters.avro_writer import compile_writer, write_long, write_string, zigzag
-from connector.core.mapping import event_id_of, from_calendar_event, to_calendar_event
-from connector.core.records import (
-    ChangeEvent,
-    Channel,
-    Checkpoint,
-    Op,
-    Phase,
-    ResetReason,
-    StreamRef,
-    Trigger,
-)
+from connector.core.records import ChangeEvent, Checkpoint
 from connector.errors import ConnectorError, RetriableError
 
 try:
@@ -61,18 +60,6 @@ except ImportError as _exc:  # pragma: no cover - depends on the installed extra
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
-
-
-class DecodeError(ConnectorError):
-    """Bytes on a topic that this codec cannot turn back into a record (``reason`` says why)."""
-
-    def __init__(self, message: str, *, reason: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-
-
-class UnknownSchemaError(DecodeError):
-    """The record was written with a schema this codec does not know (``fingerprint`` or id)."""
 
 
 class SchemaRegistrationError(ConnectorError):
@@ -99,177 +86,6 @@ def encode_checkpoint_key(stream_id: str) -> bytes:
 
 def decode_checkpoint_key(data: bytes) -> str:
     return data.decode("utf-8")
-
-
-# --- records.py <-> Avro record dicts (pure) --------------------------------------------------
-
-
-def change_to_record(change: ChangeEvent) -> dict[str, Any]:
-    return {
-        "op": change.op.value,
-        "generation": change.generation,
-        "stream_id": change.stream.stream_id,
-        "account": change.stream.account,
-        "calendar_id": change.stream.calendar_id,
-        "event_id": change.event_id,
-        "phase": change.phase.value,
-        "trigger": change.trigger.value,
-        "published_at": change.published_at_ms,
-        "source_updated_at": change.source_updated_at_ms,
-        "reason": None if change.reason is None else change.reason.value,
-        "event_count": change.event_count,
-        "event": None if change.event is None else to_calendar_event(change.event),
-    }
-
-
-def _enum(kind: Callable[[str], Any], value: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        raise DecodeError(
-            f"symbol {value!r} is unknown to this version", reason="unknown-symbol"
-        ) from None
-
-
-def record_to_change(rec: Mapping[str, Any]) -> ChangeEvent:
-    reason = rec.get("reason")
-    event = rec.get("event")
-    return ChangeEvent(
-        op=_enum(Op, rec["op"]),
-        stream=StreamRef(rec["stream_id"], rec["account"], rec["calendar_id"]),
-        generation=rec["generation"],
-        phase=_enum(Phase, rec["phase"]),
-        trigger=_enum(Trigger, rec["trigger"]),
-        published_at_ms=rec["published_at"],
-        event_id=rec.get("event_id"),
-        event=None if event is None else from_calendar_event(event),
-        source_updated_at_ms=rec.get("source_updated_at"),
-        reason=None if reason is None else _enum(ResetReason, reason),
-        event_count=rec.get("event_count"),
-    )
-
-
-def checkpoint_to_record(cp: Checkpoint) -> dict[str, Any]:
-    channel = cp.channel
-    return {
-        "stream_id": cp.stream.stream_id,
-        "account": cp.stream.account,
-        "calendar_id": cp.stream.calendar_id,
-        "generation": cp.generation,
-        "phase": cp.phase.value,
-        "query_fingerprint": cp.query_fingerprint,
-        "sync_token": cp.sync_token,
-        "page_token": cp.page_token,
-        "reset_reason": None if cp.reset_reason is None else cp.reset_reason.value,
-        "published_count": cp.published_count,
-        "last_attempt_at": cp.last_attempt_at_ms,
-        "last_success_at": cp.last_success_at_ms,
-        "channel": None
-        if channel is None
-        else {
-            "id": channel.id,
-            "resource_id": channel.resource_id,
-            "expiration": channel.expiration_ms,
-        },
-        "extra": dict(cp.extra),
-    }
-
-
-def record_to_checkpoint(rec: Mapping[str, Any]) -> Checkpoint:
-    reason = rec.get("reset_reason")
-    channel = rec.get("channel")
-    return Checkpoint(
-        stream=StreamRef(rec["stream_id"], rec["account"], rec["calendar_id"]),
-        generation=rec["generation"],
-        phase=_enum(Phase, rec["phase"]),
-        query_fingerprint=rec["query_fingerprint"],
-        sync_token=rec.get("sync_token"),
-        page_token=rec.get("page_token"),
-        reset_reason=None if reason is None else _enum(ResetReason, reason),
-        published_count=rec.get("published_count", 0),
-        last_attempt_at_ms=rec.get("last_attempt_at"),
-        last_success_at_ms=rec.get("last_success_at"),
-        channel=None
-        if channel is None
-        else Channel(channel["id"], channel["resource_id"], channel["expiration"]),
-        extra=dict(rec.get("extra") or {}),
-    )
-
-
-_ENVELOPE = (
-    "op",
-    "generation",
-    "stream_id",
-    "account",
-    "calendar_id",
-    "event_id",
-    "phase",
-    "trigger",
-    "published_at",
-    "source_updated_at",
-    "reason",
-    "event_count",
-    "event",
-)
-
-
-class ChangeWriter:
-    """Writes a ``ChangeEvent`` body without fastavro (see ``avro_writer``), for our schema."""
-
-    def __init__(self, schema: Mapping[str, Any]) -> None:
-        fields = {f["name"]: f["type"] for f in schema["fields"]}
-        if tuple(fields) != _ENVELOPE:
-            raise ValueError("ChangeEvent schema fields differ from what ChangeWriter writes")
-        self._op = _symbols(fields["op"])
-        self._phase = _symbols(fields["phase"])
-        self._trigger = _symbols(fields["trigger"])
-        self._reason = _symbols(fields["reason"][1])
-        self._event = compile_writer()
-
-    def __call__(self, change: ChangeEvent, out: bytearray) -> None:
-        stream = change.stream
-        out += self._op[change.op]
-        write_long(out, change.generation)
-        write_string(out, stream.stream_id)
-        write_string(out, stream.account)
-        write_string(out, stream.calendar_id)
-        _optional_string(out, change.event_id)
-        out += self._phase[change.phase]
-        out += self._trigger[change.trigger]
-        write_long(out, change.published_at_ms)
-        _optional_long(out, change.source_updated_at_ms)
-        if change.reason is None:
-            out += b"\x00"
-        else:
-            out += b"\x02" + self._reason[change.reason]
-        _optional_long(out, change.event_count)
-        event = change.event
-        if event is None:
-            out += b"\x00"
-        else:
-            event_id_of(event)  # the same check to_calendar_event makes
-            out += b"\x02"
-            self._event(event, out)
-
-
-def _symbols(enum_schema: Mapping[str, Any]) -> dict[str, bytes]:
-    return {symbol: zigzag(i) for i, symbol in enumerate(enum_schema["symbols"])}
-
-
-def _optional_string(out: bytearray, value: str | None) -> None:
-    if value is None:
-        out += b"\x00"
-    else:
-        out += b"\x02"
-        write_string(out, value)
-
-
-def _optional_long(out: bytearray, value: int | None) -> None:
-    if value is None:
-        out += b"\x00"
-    else:
-        out += b"\x02"
-        write_long(out, value)
 
 
 # --- fastavro plumbing ------------------------------------------------------------------------
@@ -322,6 +138,7 @@ class SingleObjectCodec:
             for old in (older_schemas or {}).get(name, []):
                 self._readers[name].setdefault(schema_fingerprint(old), parse_schema(old))
         self._change_writer = ChangeWriter(load_schema(CHANGE_EVENT))
+        self._change_reader = ChangeReader(load_schema(CHANGE_EVENT))
 
     def _encode(self, name: str, record: Mapping[str, Any]) -> bytes:
         return _write(self._prefix[name], self._parsed[name], record)
@@ -353,6 +170,8 @@ class SingleObjectCodec:
         return bytes(out)
 
     def decode_change(self, data: bytes) -> ChangeEvent:
+        if data[2:10] == self._prefix[CHANGE_EVENT][2:] and data[:2] == SINGLE_OBJECT_MARKER:
+            return self._change_reader(data, 10)
         return record_to_change(self._decode(CHANGE_EVENT, data))
 
     def encode_checkpoint(self, checkpoint: Checkpoint) -> bytes:
@@ -392,6 +211,7 @@ class RegistryCodec:
         self._writers: dict[str, tuple[bytes, Any]] = {}  # name -> (prefix, parsed writer)
         self._by_id: dict[tuple[str, int], Any] = {}  # (name, id) -> parsed writer or None
         self._change_writer = ChangeWriter(load_schema(CHANGE_EVENT))
+        self._change_reader = ChangeReader(load_schema(CHANGE_EVENT))
 
     @property
     def subjects(self) -> Mapping[str, str]:
@@ -479,6 +299,10 @@ class RegistryCodec:
         return bytes(out)
 
     def decode_change(self, data: bytes) -> ChangeEvent:
+        if data[:1] == CONFLUENT_MAGIC and len(data) >= 5:
+            schema_id = int.from_bytes(data[1:5], "big")
+            if self._reader_for(CHANGE_EVENT, schema_id) is None:  # written with our schema
+                return self._change_reader(data, 5)
         return record_to_change(self._decode(CHANGE_EVENT, data))
 
     def encode_checkpoint(self, checkpoint: Checkpoint) -> bytes:

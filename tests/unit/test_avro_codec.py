@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from pathlib import Path
@@ -11,6 +12,8 @@ import fastavro
 import fastavro.schema
 import pytest
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from connector.adapters.avro_codec import (
     Codec,
@@ -260,3 +263,13 @@ def test_make_codec_picks_the_format_from_the_configuration() -> None:
         "SyncCheckpoint": "c-value",
     }
     assert codec.decode_change(codec.encode_change(CREATED)) == CREATED
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=10, max_value=400))
+def test_damaged_bytes_give_a_decode_error_never_a_crash(noise: bytes, cut: int) -> None:
+    codec = SingleObjectCodec()
+    valid = codec.encode_change(CREATED)
+    damaged = valid[:cut] + noise
+    with contextlib.suppress(DecodeError):  # any other exception fails the test
+        codec.decode_change(damaged)
