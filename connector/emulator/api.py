@@ -47,15 +47,20 @@ def match_route(method: str, segments: list[str]) -> tuple[str, list[str]] | Non
         if n == 1 and method == "POST":
             return "calendars.insert", []
         if n == 2:
-            return {"GET": ("calendars.get", [s[1]]),
-                    "DELETE": ("calendars.delete", [s[1]])}.get(method)
+            return {"GET": ("calendars.get", [s[1]]), "DELETE": ("calendars.delete", [s[1]])}.get(
+                method
+            )
         if n == 3 and s[2] == "events":
             return {"GET": ("events.list", [s[1]]), "POST": ("events.insert", [s[1]])}.get(method)
         if n == 4 and s[2] == "events":
             if s[3] == "watch" and method == "POST":
                 return "events.watch", [s[1]]
-            names = {"GET": "events.get", "PUT": "events.update", "PATCH": "events.patch",
-                     "DELETE": "events.delete"}
+            names = {
+                "GET": "events.get",
+                "PUT": "events.update",
+                "PATCH": "events.patch",
+                "DELETE": "events.delete",
+            }
             return (names[method], [s[1], s[3]]) if method in names else None
         if n == 5 and s[2] == "events" and s[4] == "instances" and method == "GET":
             return "events.instances", [s[1], s[3]]
@@ -95,30 +100,56 @@ def _ttl(body: Mapping[str, Any]) -> int | None:
         raise errors.invalid_param("params.ttl") from None
 
 
-def call(emu: Emulator, route: str, args: list[str], user: UserRecord, query: params.Params,
-         headers: Mapping[str, str], body: bytes) -> Response:
+def call(
+    emu: Emulator,
+    route: str,
+    args: list[str],
+    user: UserRecord,
+    query: params.Params,
+    headers: Mapping[str, str],
+    body: bytes,
+) -> Response:
     now = emu.clock.now()
     store = emu.store
     if route == "events.list":
-        return json_response(200, listing.list_events(store, user, args[0], query, now,
-                                                      emu.codec, emu.cache))
+        return json_response(
+            200, listing.list_events(store, user, args[0], query, now, emu.codec, emu.cache)
+        )
     if route == "events.instances":
-        return json_response(200, listing.list_instances(store, user, args[0], args[1], query,
-                                                         now, emu.codec, emu.cache))
+        return json_response(
+            200,
+            listing.list_instances(store, user, args[0], args[1], query, now, emu.codec, emu.cache),
+        )
     if route == "events.get":
         event = events.get_event(store, user, args[0], args[1])
         if headers.get("if-none-match") in (event.get("etag"), "*"):
             return Response(304)
         tz = params.time_zone(query)
-        return json_response(200, render_event(
-            event, time_zone=tz, max_attendees=params.integer(query, "maxAttendees"),
-            viewer=user.email))
+        return json_response(
+            200,
+            render_event(
+                event,
+                time_zone=tz,
+                max_attendees=params.integer(query, "maxAttendees"),
+                viewer=user.email,
+            ),
+        )
     if route == "events.insert":
         return json_response(200, events.insert_event(store, user, args[0], _json_body(body), now))
     if route in ("events.update", "events.patch"):
-        return json_response(200, events.write_event(
-            store, user, args[0], args[1], _json_body(body), now,
-            patch=route == "events.patch", if_match=headers.get("if-match")))
+        return json_response(
+            200,
+            events.write_event(
+                store,
+                user,
+                args[0],
+                args[1],
+                _json_body(body),
+                now,
+                patch=route == "events.patch",
+                if_match=headers.get("if-match"),
+            ),
+        )
     if route == "events.delete":
         events.delete_event(store, user, args[0], args[1], now, if_match=headers.get("if-match"))
         return Response(204)
@@ -126,20 +157,35 @@ def call(emu: Emulator, route: str, args: list[str], user: UserRecord, query: pa
         cal, _ = events.resolve_calendar(store, user, args[0])
         uri = f"{emu.base_url}/calendar/v3/calendars/{quote(cal.id, safe='@')}/events?alt=json"
         payload = _json_body(body)
-        return json_response(200, emu.push.watch(user=user.email, kind="events", key=cal.id,
-                                                 resource_uri=uri, body=payload,
-                                                 ttl=_ttl(payload)))
+        return json_response(
+            200,
+            emu.push.watch(
+                user=user.email,
+                kind="events",
+                key=cal.id,
+                resource_uri=uri,
+                body=payload,
+                ttl=_ttl(payload),
+            ),
+        )
     if route == "calendarList.list":
-        return json_response(200, calendars.list_calendar_list(store, user, query, now,
-                                                               emu.codec))
+        return json_response(200, calendars.list_calendar_list(store, user, query, now, emu.codec))
     if route == "calendarList.get":
         return json_response(200, calendars.get_calendar_list_entry(store, user, args[0]))
     if route == "calendarList.watch":
         payload = _json_body(body)
         uri = f"{emu.base_url}/calendar/v3/users/me/calendarList?alt=json"
-        return json_response(200, emu.push.watch(user=user.email, kind="calendarList",
-                                                 key=user.email, resource_uri=uri,
-                                                 body=payload, ttl=_ttl(payload)))
+        return json_response(
+            200,
+            emu.push.watch(
+                user=user.email,
+                kind="calendarList",
+                key=user.email,
+                resource_uri=uri,
+                body=payload,
+                ttl=_ttl(payload),
+            ),
+        )
     if route == "calendars.get":
         return json_response(200, calendars.get_calendar(store, user, args[0]))
     if route == "calendars.insert":

@@ -28,8 +28,14 @@ REQUEST_LOG_SIZE = 2000
 
 
 class Emulator:
-    def __init__(self, *, dataset: Mapping[str, Any] | None = None, clock: Clock | None = None,
-                 config: StoreConfig | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        dataset: Mapping[str, Any] | None = None,
+        clock: Clock | None = None,
+        config: StoreConfig | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.clock = clock or Clock()
         self.store = Store(config, seed=seed)
         self.issuer = TokenIssuer(self.store)
@@ -48,8 +54,9 @@ class Emulator:
     def codec(self) -> TokenCodec:
         return TokenCodec(self.store.secret)
 
-    def handle(self, method: str, target: str, headers: Mapping[str, str],
-               body: bytes) -> api.Response:
+    def handle(
+        self, method: str, target: str, headers: Mapping[str, str], body: bytes
+    ) -> api.Response:
         path, _, query_string = target.partition("?")
         segments = [unquote(s) for s in path.split("/") if s]
         query = parse_qs(query_string, keep_blank_values=True)
@@ -93,12 +100,21 @@ class Emulator:
         if delay > 0:
             time.sleep(delay / 1000)
 
-    def _record(self, method: str, path: str, query: str, status: int, user: str | None,
-                route: str) -> None:
+    def _record(
+        self, method: str, path: str, query: str, status: int, user: str | None, route: str
+    ) -> None:
         with self._log_lock:
-            self.requests.append({"time": to_rfc3339_ms(self.clock.now()), "method": method,
-                                  "path": path, "query": query, "status": status,
-                                  "user": user, "route": route})
+            self.requests.append(
+                {
+                    "time": to_rfc3339_ms(self.clock.now()),
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "status": status,
+                    "user": user,
+                    "route": route,
+                }
+            )
 
     def summary(self) -> dict[str, Any]:
         out = calendars.state_summary(self.store)

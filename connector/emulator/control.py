@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from connector.emulator import api, calendars, errors
 from connector.emulator.clock import parse_rfc3339, to_rfc3339_ms
 from connector.emulator.faults import FaultSpecError
+from connector.emulator.store import UserRecord
 
 if TYPE_CHECKING:
     from connector.emulator.app import Emulator
@@ -101,8 +102,13 @@ class EmulatorControl:
     def set_quotas(self, spec: dict[str, Any]) -> None:
         self._emu.faults.set_quotas(spec)
 
-    def set_push(self, *, drop_probability: float | None = None, delay_ms: int | None = None,
-                 seed: int | None = None) -> None:
+    def set_push(
+        self,
+        *,
+        drop_probability: float | None = None,
+        delay_ms: int | None = None,
+        seed: int | None = None,
+    ) -> None:
         self._emu.push.configure(drop_probability=drop_probability, delay_ms=delay_ms, seed=seed)
 
     def configure(self, **changes: Any) -> dict[str, Any]:
@@ -134,7 +140,7 @@ class EmulatorControl:
         with self._emu.store.lock:
             return self._user(email).refresh_token
 
-    def _user(self, email: str) -> Any:
+    def _user(self, email: str) -> UserRecord:
         user = self._emu.store.users.get(email)
         if user is None:
             raise errors.not_found()
@@ -183,8 +189,11 @@ def dispatch(ctl: EmulatorControl, method: str, path: list[str], body: bytes) ->
                 ctl.set_quotas(spec)
                 return ok
             case "POST", ["push"]:
-                ctl.set_push(drop_probability=spec.get("drop_probability"),
-                             delay_ms=spec.get("delay_ms"), seed=spec.get("seed"))
+                ctl.set_push(
+                    drop_probability=spec.get("drop_probability"),
+                    delay_ms=spec.get("delay_ms"),
+                    seed=spec.get("seed"),
+                )
                 return ok
             case "POST", ["config"]:
                 return api.json_response(200, ctl.configure(**spec))

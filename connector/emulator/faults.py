@@ -76,9 +76,14 @@ class FaultInjector:
             probability = item.get("probability")
             if count is None and probability is None:
                 count = 1
-            faults.append(Fault(str(item.get("route", "*")), str(item["error"]),
-                                None if count is None else int(count),
-                                None if probability is None else float(probability)))
+            faults.append(
+                Fault(
+                    str(item.get("route", "*")),
+                    str(item["error"]),
+                    None if count is None else int(count),
+                    None if probability is None else float(probability),
+                )
+            )
         with self._lock:
             self._faults = faults
             if "seed" in spec:
@@ -139,12 +144,18 @@ class FaultInjector:
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
-            return {"faults": [vars(f).copy() for f in self._faults],
-                    "latency": {"default_ms": self.latency_default_ms,
-                                "routes": dict(self.latency_routes)},
-                    "quotas": {"per_user_per_minute": self.per_user,
-                               "per_project_per_minute": self.per_project,
-                               "status": self.quota_status}}
+            return {
+                "faults": [vars(f).copy() for f in self._faults],
+                "latency": {
+                    "default_ms": self.latency_default_ms,
+                    "routes": dict(self.latency_routes),
+                },
+                "quotas": {
+                    "per_user_per_minute": self.per_user,
+                    "per_project_per_minute": self.per_project,
+                    "status": self.quota_status,
+                },
+            }
 
 
 def _trim(hits: deque[float], now: float) -> None:

@@ -307,23 +307,18 @@ def _materialise(ctx: _Ctx, base_seq: int | None) -> list[tuple[tuple[Any, ...],
 def _stream_page(
     ctx: _Ctx, base_seq: int | None, cursor: int | None, limit: int
 ) -> tuple[list[dict[str, Any]], int | None, bool]:
-    if cursor is not None:
-        start = cursor + 1
-    else:
-        start = base_seq + 1 if base_seq is not None else 0
+    if cursor is None:
+        cursor = base_seq if base_seq is not None else -1
     items: list[dict[str, Any]] = []
-    scanned = 0
-    last = cursor
     order = ctx.cal.order
-    for rec in ctx.cal.iter_from(start):
-        scanned += 1
-        last = rec.seq
+    for scanned, rec in enumerate(ctx.cal.iter_from(cursor + 1), start=1):
+        cursor = rec.seq
         item = _plain_item(ctx, rec)
         if item is not None:
             items.append(item)
         if len(items) >= limit or scanned >= _SCAN_LIMIT:
-            return items, last, bisect_right(order, rec.seq) >= len(order)
-    return items, last, True
+            return items, cursor, bisect_right(order, rec.seq) >= len(order)
+    return items, cursor, True
 
 
 def calendar_key(cal: CalendarRecord) -> str:

@@ -9,6 +9,7 @@ thread pool so an API request never waits for a webhook. Knobs: drop a share of 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import logging
@@ -66,8 +67,13 @@ class PushHub:
         self.dropped = 0
         self.failed = 0
 
-    def configure(self, *, drop_probability: float | None = None, delay_ms: int | None = None,
-                  seed: int | None = None) -> None:
+    def configure(
+        self,
+        *,
+        drop_probability: float | None = None,
+        delay_ms: int | None = None,
+        seed: int | None = None,
+    ) -> None:
         with self._lock:
             if drop_probability is not None:
                 self.drop_probability = float(drop_probability)
@@ -76,19 +82,35 @@ class PushHub:
             if seed is not None:
                 self._rng = random.Random(seed)
 
-    def watch(self, *, user: str, kind: str, key: str, resource_uri: str, body: dict[str, Any],
-              ttl: int | None) -> dict[str, Any]:
+    def watch(
+        self,
+        *,
+        user: str,
+        kind: str,
+        key: str,
+        resource_uri: str,
+        body: dict[str, Any],
+        ttl: int | None,
+    ) -> dict[str, Any]:
         channel_id, address = body.get("id"), body.get("address")
         if not isinstance(channel_id, str) or not channel_id or len(channel_id) > 64:
             raise errors.required("Missing or invalid channel id.")
         if body.get("type") not in ("web_hook", "webhook"):
             raise errors.ApiError(400, "global", "invalid", "Invalid channel type.")
         parts = urlsplit(address) if isinstance(address, str) else None
-        if parts is None or not parts.hostname or not (
-                parts.scheme == "https" or (parts.scheme == "http"
-                                            and _is_loopback(parts.hostname))):
-            raise errors.ApiError(400, "push", "pushWebhookBadDomain",
-                                  "WebHook callback must be HTTPS: " + str(address))
+        if (
+            parts is None
+            or not parts.hostname
+            or not (
+                parts.scheme == "https" or (parts.scheme == "http" and _is_loopback(parts.hostname))
+            )
+        ):
+            raise errors.ApiError(
+                400,
+                "push",
+                "pushWebhookBadDomain",
+                "WebHook callback must be HTTPS: " + str(address),
+            )
         token = body.get("token")
         now_ms = to_ms(self._clock.now())
         expiration = now_ms + 1000 * (ttl if ttl is not None else DEFAULT_TTL)
@@ -100,17 +122,27 @@ class PushHub:
                 raise errors.invalid_param("expiration") from None
         with self._lock:
             if channel_id in self._channels:
-                raise errors.ApiError(400, "global", "channelIdNotUnique",
-                                      "Channel id not unique")
-            channel = Channel(channel_id, uuid.uuid4().hex[:27], resource_uri, str(address),
-                              token if isinstance(token, str) else None, expiration, user,
-                              kind, key)
+                raise errors.ApiError(400, "global", "channelIdNotUnique", "Channel id not unique")
+            channel = Channel(
+                channel_id,
+                uuid.uuid4().hex[:27],
+                resource_uri,
+                str(address),
+                token if isinstance(token, str) else None,
+                expiration,
+                user,
+                kind,
+                key,
+            )
             self._channels[channel_id] = channel
         self._send(channel, "sync", 1)
-        out: dict[str, Any] = {"kind": "api#channel", "id": channel.id,
-                               "resourceId": channel.resource_id,
-                               "resourceUri": channel.resource_uri,
-                               "expiration": str(channel.expiration_ms)}
+        out: dict[str, Any] = {
+            "kind": "api#channel",
+            "id": channel.id,
+            "resourceId": channel.resource_id,
+            "resourceUri": channel.resource_uri,
+            "expiration": str(channel.expiration_ms),
+        }
         if channel.token is not None:
             out["token"] = channel.token
         return out
@@ -157,17 +189,16 @@ class PushHub:
         }
         if channel.token is not None:
             headers["X-Goog-Channel-Token"] = channel.token
-        try:
+        with contextlib.suppress(RuntimeError):  # the pool is shut down when the server stops
             self._pool.submit(self._deliver, channel.address, headers, delay)
-        except RuntimeError:  # pool shut down while the server stops
-            pass
 
     def _deliver(self, address: str, headers: dict[str, str], delay_ms: int) -> None:
         if delay_ms > 0:
             time.sleep(delay_ms / 1000)
         parts = urlsplit(address)
-        conn_type = (http.client.HTTPSConnection if parts.scheme == "https"
-                     else http.client.HTTPConnection)
+        conn_type = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+        )
         path = quote(parts.path or "/", safe="/%") + (f"?{parts.query}" if parts.query else "")
         try:
             conn = conn_type(parts.hostname or "", parts.port, timeout=10)
@@ -188,11 +219,23 @@ class PushHub:
 
     def summary(self) -> dict[str, Any]:
         with self._lock:
-            return {"channels": [{"id": c.id, "resourceId": c.resource_id, "kind": c.kind,
-                                  "key": c.key, "expiration": c.expiration_ms}
-                                 for c in self._channels.values()],
-                    "delivered": self.delivered, "dropped": self.dropped, "failed": self.failed,
-                    "drop_probability": self.drop_probability, "delay_ms": self.delay_ms}
+            return {
+                "channels": [
+                    {
+                        "id": c.id,
+                        "resourceId": c.resource_id,
+                        "kind": c.kind,
+                        "key": c.key,
+                        "expiration": c.expiration_ms,
+                    }
+                    for c in self._channels.values()
+                ],
+                "delivered": self.delivered,
+                "dropped": self.dropped,
+                "failed": self.failed,
+                "drop_probability": self.drop_probability,
+                "delay_ms": self.delay_ms,
+            }
 
     def clear(self) -> None:
         with self._lock:

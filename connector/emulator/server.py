@@ -31,8 +31,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
-        response = self.emulator.handle(self.command, self.path, dict(self.headers.items()),
-                                        body)
+        response = self.emulator.handle(self.command, self.path, dict(self.headers.items()), body)
         self.send_response(response.status)
         for key, value in response.headers.items():
             self.send_header(key, value)
@@ -50,9 +49,16 @@ class _Handler(BaseHTTPRequestHandler):
 class EmulatorServer:
     """An emulator listening on ``host:port``; ``control`` is its thread-safe Python handle."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *,
-                 dataset: dict[str, Any] | None = None, clock: Clock | None = None,
-                 config: StoreConfig | None = None, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        dataset: dict[str, Any] | None = None,
+        clock: Clock | None = None,
+        config: StoreConfig | None = None,
+        seed: int | None = None,
+    ) -> None:
         self.emulator = Emulator(dataset=dataset, clock=clock, config=config, seed=seed)
         handler = type("Handler", (_Handler,), {"emulator": self.emulator})
         self._httpd = ThreadingHTTPServer((host, port), handler)
@@ -83,8 +89,9 @@ class EmulatorServer:
         return self.emulator.clock
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever,
-                                        name="gcal-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="gcal-emulator", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -112,18 +119,35 @@ class EmulatorServer:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=8085, help="port (0 picks a free one)")
-    parser.add_argument("--seed", metavar="sample|FILE",
-                        help="initial data: 'sample' or a dataset JSON file")
-    parser.add_argument("--tombstone-horizon", type=float, metavar="SECONDS",
-                        help="how long deleted events are kept (default 30 days)")
-    parser.add_argument("--max-results-default", type=int,
-                        help="events.list page size when maxResults is absent (default 250)")
-    parser.add_argument("--updated-min-window", type=float, metavar="SECONDS",
-                        help="updatedMin older than this answers 410 (default 29 days)")
-    parser.add_argument("--empty-pages", type=int, default=0,
-                        help="empty non-final pages before each data page (client testing)")
-    parser.add_argument("--token-lifetime", type=int, metavar="SECONDS",
-                        help="access token lifetime (default 3600)")
+    parser.add_argument(
+        "--seed", metavar="sample|FILE", help="initial data: 'sample' or a dataset JSON file"
+    )
+    parser.add_argument(
+        "--tombstone-horizon",
+        type=float,
+        metavar="SECONDS",
+        help="how long deleted events are kept (default 30 days)",
+    )
+    parser.add_argument(
+        "--max-results-default",
+        type=int,
+        help="events.list page size when maxResults is absent (default 250)",
+    )
+    parser.add_argument(
+        "--updated-min-window",
+        type=float,
+        metavar="SECONDS",
+        help="updatedMin older than this answers 410 (default 29 days)",
+    )
+    parser.add_argument(
+        "--empty-pages",
+        type=int,
+        default=0,
+        help="empty non-final pages before each data page (client testing)",
+    )
+    parser.add_argument(
+        "--token-lifetime", type=int, metavar="SECONDS", help="access token lifetime (default 3600)"
+    )
 
 
 def _dataset(seed: str | None, now: datetime) -> dict[str, Any] | None:
@@ -132,7 +156,8 @@ def _dataset(seed: str | None, now: datetime) -> dict[str, Any] | None:
     if seed == "sample":
         from connector.emulator import sample
 
-        return sample.sample_dataset(now)
+        generated: dict[str, Any] = sample.sample_dataset(now)
+        return generated
     with open(seed, encoding="utf-8") as handle:
         data: dict[str, Any] = json.load(handle)
         return data
@@ -151,14 +176,18 @@ def run(args: argparse.Namespace) -> int:
         config.token_lifetime = args.token_lifetime
     config.empty_pages = args.empty_pages
     clock = Clock()
-    server = EmulatorServer(args.host, args.port, dataset=_dataset(args.seed, clock.now()),
-                            clock=clock, config=config)
+    server = EmulatorServer(
+        args.host, args.port, dataset=_dataset(args.seed, clock.now()), clock=clock, config=config
+    )
     log.info("Google Calendar API emulator on %s", server.url)
     log.info("  api_endpoint: %s   token_uri: %s", server.api_endpoint, server.token_uri)
     for email, info in server.control.state()["users"].items():
         log.info("  user %s  refresh token: %s", email, info["refreshToken"])
-    log.info("  credentials: google.oauth2.credentials.Credentials(token=None, refresh_token=..., "
-             "token_uri=%r, client_id='any', client_secret='any')", server.token_uri)
+    log.info(
+        "  credentials: google.oauth2.credentials.Credentials(token=None, refresh_token=..., "
+        "token_uri=%r, client_id='any', client_secret='any')",
+        server.token_uri,
+    )
     log.info("  control API: %s/emulator/state (see connector/emulator/control.py)", server.url)
     stop = threading.Event()
 

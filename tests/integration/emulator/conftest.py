@@ -19,17 +19,30 @@ BOB = "bob@example.com"
 
 
 def small_dataset() -> dict[str, Any]:
-    return {"users": [
-        {"email": ALICE, "calendars": [
-            {"id": ALICE, "summary": "Alice", "timeZone": "Europe/Berlin", "primary": True},
-            {"id": "team#ops@group.calendar.google.com", "summary": "Team", "timeZone": "UTC",
-             "accessRole": "owner"},
-        ]},
-        {"email": BOB, "refreshToken": "bob-refresh", "calendars": [
-            {"id": BOB, "summary": "Bob", "timeZone": "UTC", "primary": True},
-            {"id": "team#ops@group.calendar.google.com", "accessRole": "reader"},
-        ]},
-    ]}
+    return {
+        "users": [
+            {
+                "email": ALICE,
+                "calendars": [
+                    {"id": ALICE, "summary": "Alice", "timeZone": "Europe/Berlin", "primary": True},
+                    {
+                        "id": "team#ops@group.calendar.google.com",
+                        "summary": "Team",
+                        "timeZone": "UTC",
+                        "accessRole": "owner",
+                    },
+                ],
+            },
+            {
+                "email": BOB,
+                "refreshToken": "bob-refresh",
+                "calendars": [
+                    {"id": BOB, "summary": "Bob", "timeZone": "UTC", "primary": True},
+                    {"id": "team#ops@group.calendar.google.com", "accessRole": "reader"},
+                ],
+            },
+        ]
+    }
 
 
 _OPEN: list[Any] = []
@@ -49,16 +62,25 @@ def emulator() -> Iterator[EmulatorServer]:
 
 
 def build_service(server: EmulatorServer, creds: Any) -> Any:
-    svc = build("calendar", "v3", credentials=creds,
-                client_options={"api_endpoint": server.api_endpoint}, static_discovery=True)
+    svc = build(
+        "calendar",
+        "v3",
+        credentials=creds,
+        client_options={"api_endpoint": server.api_endpoint},
+        static_discovery=True,
+    )
     _OPEN.append(svc)
     return svc
 
 
 def service_for(server: EmulatorServer, email: str = ALICE) -> Any:
-    creds = Credentials(token=None, refresh_token=server.control.refresh_token(email),
-                        token_uri=server.token_uri, client_id="client-id",
-                        client_secret="client-secret")
+    creds = Credentials(
+        token=None,
+        refresh_token=server.control.refresh_token(email),
+        token_uri=server.token_uri,
+        client_id="client-id",
+        client_secret="client-secret",
+    )
     return build_service(server, creds)
 
 

@@ -12,26 +12,43 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.auth.exceptions import RefreshError
 from google.oauth2 import service_account
 from google.oauth2.credentials import Credentials
-from googleapiclient.errors import HttpError
 
 from connector.emulator.server import EmulatorServer
 from tests.integration.emulator.conftest import ALICE, BOB, build_service, service_for
 
 pytestmark = pytest.mark.integration
 
-AUTH_401 = {"error": {"errors": [{"domain": "global", "reason": "authError",
-                                  "message": "Invalid Credentials", "locationType": "header",
-                                  "location": "Authorization"}],
-                      "code": 401, "message": "Invalid Credentials"}}
+AUTH_401 = {
+    "error": {
+        "errors": [
+            {
+                "domain": "global",
+                "reason": "authError",
+                "message": "Invalid Credentials",
+                "locationType": "header",
+                "location": "Authorization",
+            }
+        ],
+        "code": 401,
+        "message": "Invalid Credentials",
+    }
+}
 
 
 def _sa_info(server: EmulatorServer) -> dict[str, Any]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption()).decode()
-    return {"type": "service_account", "project_id": "emu", "private_key_id": "k1",
-            "private_key": pem, "client_email": "sync@emu.iam.gserviceaccount.com",
-            "client_id": "1", "token_uri": server.token_uri}
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return {
+        "type": "service_account",
+        "project_id": "emu",
+        "private_key_id": "k1",
+        "private_key": pem,
+        "client_email": "sync@emu.iam.gserviceaccount.com",
+        "client_id": "1",
+        "token_uri": server.token_uri,
+    }
 
 
 def test_refresh_token_user(make_service: Any) -> None:
@@ -41,8 +58,10 @@ def test_refresh_token_user(make_service: Any) -> None:
 
 def test_service_account_impersonates_subject(emulator: EmulatorServer) -> None:
     creds = service_account.Credentials.from_service_account_info(
-        _sa_info(emulator), scopes=["https://www.googleapis.com/auth/calendar.readonly"],
-        subject=ALICE)
+        _sa_info(emulator),
+        scopes=["https://www.googleapis.com/auth/calendar.readonly"],
+        subject=ALICE,
+    )
     svc = build_service(emulator, creds)
     assert svc.calendars().get(calendarId="primary").execute()["id"] == ALICE
     unknown = creds.with_subject("nobody@example.com")
@@ -52,7 +71,8 @@ def test_service_account_impersonates_subject(emulator: EmulatorServer) -> None:
 
 def test_service_account_without_subject_acts_as_itself(emulator: EmulatorServer) -> None:
     creds = service_account.Credentials.from_service_account_info(
-        _sa_info(emulator), scopes=["https://www.googleapis.com/auth/calendar"])
+        _sa_info(emulator), scopes=["https://www.googleapis.com/auth/calendar"]
+    )
     got = build_service(emulator, creds).events().list(calendarId="primary").execute()
     assert got["items"] == []
 
@@ -61,8 +81,9 @@ def test_missing_and_unknown_token_401(emulator: EmulatorServer) -> None:
     http = httplib2.Http()
     try:
         for headers in ({}, {"Authorization": "Bearer nope"}):
-            resp, content = http.request(emulator.api_endpoint + "calendars/primary/events",
-                                         "GET", headers=headers)
+            resp, content = http.request(
+                emulator.api_endpoint + "calendars/primary/events", "GET", headers=headers
+            )
             assert resp.status == 401 and json.loads(content) == AUTH_401
     finally:
         http.close()
@@ -77,8 +98,13 @@ def test_expired_access_token_is_refreshed(emulator: EmulatorServer, service: An
 
 
 def test_revoke_and_restore(emulator: EmulatorServer) -> None:
-    creds = Credentials(token=None, refresh_token=emulator.control.refresh_token(ALICE),
-                        token_uri=emulator.token_uri, client_id="c", client_secret="s")
+    creds = Credentials(
+        token=None,
+        refresh_token=emulator.control.refresh_token(ALICE),
+        token_uri=emulator.token_uri,
+        client_id="c",
+        client_secret="s",
+    )
     svc = build_service(emulator, creds)
     svc.events().list(calendarId="primary").execute()
     emulator.control.revoke_user(ALICE)
@@ -92,12 +118,17 @@ def test_revoke_and_restore(emulator: EmulatorServer) -> None:
 def test_token_endpoint_errors(emulator: EmulatorServer) -> None:
     http = httplib2.Http()
     try:
-        resp, content = http.request(emulator.token_uri, "POST",
-                                     body="grant_type=refresh_token&refresh_token=bad",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+        resp, content = http.request(
+            emulator.token_uri,
+            "POST",
+            body="grant_type=refresh_token&refresh_token=bad",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         assert resp.status == 400
-        assert json.loads(content) == {"error": "invalid_grant",
-                                       "error_description": "Token has been expired or revoked."}
+        assert json.loads(content) == {
+            "error": "invalid_grant",
+            "error_description": "Token has been expired or revoked.",
+        }
     finally:
         http.close()
 

@@ -47,8 +47,14 @@ def test_calendar_list_paging_and_sync(emulator: EmulatorServer, service: Any) -
     assert changes[0]["accessRole"] == "owner"
     service.calendars().delete(calendarId=created["id"]).execute()
     deleted, _ = _all_entries(service, syncToken=token2)
-    assert deleted == [{"kind": "calendar#calendarListEntry", "etag": deleted[0]["etag"],
-                        "id": created["id"], "deleted": True}]
+    assert deleted == [
+        {
+            "kind": "calendar#calendarListEntry",
+            "etag": deleted[0]["etag"],
+            "id": created["id"],
+            "deleted": True,
+        }
+    ]
     with pytest.raises(HttpError) as gone:
         service.events().list(calendarId=created["id"]).execute()
     assert gone.value.resp.status == 404
@@ -58,20 +64,37 @@ def test_calendar_list_paging_and_sync(emulator: EmulatorServer, service: Any) -
 
 
 def test_hidden_entries_need_show_hidden(emulator: EmulatorServer, service: Any) -> None:
-    emulator.control.seed({"users": [{"email": ALICE, "calendars": [
-        {"id": ALICE, "primary": True},
-        {"id": "h@group.calendar.google.com", "hidden": True, "accessRole": "reader"}]}]})
+    emulator.control.seed(
+        {
+            "users": [
+                {
+                    "email": ALICE,
+                    "calendars": [
+                        {"id": ALICE, "primary": True},
+                        {
+                            "id": "h@group.calendar.google.com",
+                            "hidden": True,
+                            "accessRole": "reader",
+                        },
+                    ],
+                }
+            ]
+        }
+    )
     assert [i["id"] for i in _all_entries(service)[0]] == [ALICE]
     shown = _all_entries(service, showHidden=True)[0]
-    assert {i["id"]: i.get("hidden") for i in shown} == {ALICE: None,
-                                                        "h@group.calendar.google.com": True}
+    assert {i["id"]: i.get("hidden") for i in shown} == {
+        ALICE: None,
+        "h@group.calendar.google.com": True,
+    }
 
 
 def test_primary_cannot_be_deleted_and_ids_with_hash(service: Any) -> None:
     with pytest.raises(HttpError) as exc:
         service.calendars().delete(calendarId="primary").execute()
     assert exc.value.resp.status == 400
-    service.events().insert(calendarId=TEAM, body=event(
-        "T", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z")).execute()
+    service.events().insert(
+        calendarId=TEAM, body=event("T", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z")
+    ).execute()
     assert len(service.events().list(calendarId=TEAM).execute()["items"]) == 1
     assert service.calendars().get(calendarId=TEAM).execute()["id"] == TEAM

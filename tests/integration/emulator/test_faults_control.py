@@ -20,14 +20,21 @@ def _body(exc: HttpError) -> dict[str, Any]:
     return body
 
 
-@pytest.mark.parametrize(("error", "status", "reason"), [
-    ("backendError", 500, "backendError"), ("503", 503, "backendError"),
-    ("quotaExceeded", 403, "quotaExceeded"), ("429", 429, "rateLimitExceeded"),
-    ("notFound", 404, "notFound"), ("fullSyncRequired", 410, "fullSyncRequired")])
-def test_next_n_faults(emulator: EmulatorServer, service: Any, error: str, status: int,
-                       reason: str) -> None:
-    emulator.control.set_faults({"faults": [{"route": "events.list", "error": error,
-                                             "count": 1}]})
+@pytest.mark.parametrize(
+    ("error", "status", "reason"),
+    [
+        ("backendError", 500, "backendError"),
+        ("503", 503, "backendError"),
+        ("quotaExceeded", 403, "quotaExceeded"),
+        ("429", 429, "rateLimitExceeded"),
+        ("notFound", 404, "notFound"),
+        ("fullSyncRequired", 410, "fullSyncRequired"),
+    ],
+)
+def test_next_n_faults(
+    emulator: EmulatorServer, service: Any, error: str, status: int, reason: str
+) -> None:
+    emulator.control.set_faults({"faults": [{"route": "events.list", "error": error, "count": 1}]})
     with pytest.raises(HttpError) as exc:
         service.events().list(calendarId="primary").execute()
     assert exc.value.resp.status == status
@@ -36,8 +43,9 @@ def test_next_n_faults(emulator: EmulatorServer, service: Any, error: str, statu
 
 
 def test_probability_faults_are_seeded(emulator: EmulatorServer, service: Any) -> None:
-    emulator.control.set_faults({"faults": [{"route": "*", "error": "backendError",
-                                             "probability": 1.0}]})
+    emulator.control.set_faults(
+        {"faults": [{"route": "*", "error": "backendError", "probability": 1.0}]}
+    )
     with pytest.raises(HttpError):
         service.calendarList().list().execute()
     emulator.control.clear_faults()
@@ -51,10 +59,19 @@ def test_per_user_quota(emulator: EmulatorServer, service: Any) -> None:
     with pytest.raises(HttpError) as exc:
         service.events().list(calendarId="primary").execute()
     assert exc.value.resp.status == 403
-    assert _body(exc.value) == {"error": {"errors": [{
-        "domain": "usageLimits", "reason": "userRateLimitExceeded",
-        "message": "User Rate Limit Exceeded"}], "code": 403,
-        "message": "User Rate Limit Exceeded"}}
+    assert _body(exc.value) == {
+        "error": {
+            "errors": [
+                {
+                    "domain": "usageLimits",
+                    "reason": "userRateLimitExceeded",
+                    "message": "User Rate Limit Exceeded",
+                }
+            ],
+            "code": 403,
+            "message": "User Rate Limit Exceeded",
+        }
+    }
     emulator.control.advance_clock(61)  # the sliding window moves on
     service.events().list(calendarId="primary").execute()
 
@@ -70,8 +87,9 @@ def test_project_quota_429(emulator: EmulatorServer, service: Any) -> None:
 def _call(server: EmulatorServer, method: str, path: str, body: Any = None) -> Any:
     http = httplib2.Http()
     try:
-        resp, content = http.request(server.url + path, method,
-                                     body=None if body is None else json.dumps(body))
+        resp, content = http.request(
+            server.url + path, method, body=None if body is None else json.dumps(body)
+        )
     finally:
         http.close()
     assert resp.status == 200, content
@@ -79,10 +97,32 @@ def _call(server: EmulatorServer, method: str, path: str, body: Any = None) -> A
 
 
 def test_control_api_over_http(emulator: EmulatorServer, service: Any) -> None:
-    seeded = _call(emulator, "POST", "/emulator/seed", {"users": [{"email": ALICE, "calendars": [
-        {"id": ALICE, "primary": True, "events": [{"id": "abcde", "summary": "s",
-                                                   "start": {"date": "2026-03-03"},
-                                                   "end": {"date": "2026-03-04"}}]}]}]})
+    seeded = _call(
+        emulator,
+        "POST",
+        "/emulator/seed",
+        {
+            "users": [
+                {
+                    "email": ALICE,
+                    "calendars": [
+                        {
+                            "id": ALICE,
+                            "primary": True,
+                            "events": [
+                                {
+                                    "id": "abcde",
+                                    "summary": "s",
+                                    "start": {"date": "2026-03-03"},
+                                    "end": {"date": "2026-03-04"},
+                                }
+                            ],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
     assert seeded["calendars"][ALICE]["events"] == 1
     items, token, _ = list_all(service, calendarId="primary")
     assert [i["id"] for i in items] == ["abcde"]
@@ -91,11 +131,18 @@ def test_control_api_over_http(emulator: EmulatorServer, service: Any) -> None:
         service.events().list(calendarId="primary", syncToken=token).execute()
     assert exc.value.resp.status == 410
     assert _call(emulator, "POST", "/emulator/clock", {"advance_seconds": 60})["now"] == (
-        "2026-03-02T09:01:00.000Z")
-    assert _call(emulator, "POST", "/emulator/clock", {"set": "2026-04-01T00:00:00Z"})[
-        "now"] == "2026-04-01T00:00:00.000Z"
-    _call(emulator, "POST", "/emulator/faults", {"faults": [{"route": "events.get",
-                                                             "error": "backendError"}]})
+        "2026-03-02T09:01:00.000Z"
+    )
+    assert (
+        _call(emulator, "POST", "/emulator/clock", {"set": "2026-04-01T00:00:00Z"})["now"]
+        == "2026-04-01T00:00:00.000Z"
+    )
+    _call(
+        emulator,
+        "POST",
+        "/emulator/faults",
+        {"faults": [{"route": "events.get", "error": "backendError"}]},
+    )
     _call(emulator, "DELETE", "/emulator/faults")
     _call(emulator, "POST", "/emulator/latency", {"default_ms": 1})
     _call(emulator, "POST", "/emulator/quotas", {})

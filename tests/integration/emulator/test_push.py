@@ -55,14 +55,19 @@ def receiver() -> Iterator[_Receiver]:
 
 
 def _watch(service: Any, receiver: _Receiver, channel_id: str, **body: Any) -> dict[str, Any]:
-    spec = {"id": channel_id, "type": "web_hook", "address": receiver.url,
-            "token": "target=t1"} | body
+    spec = {
+        "id": channel_id,
+        "type": "web_hook",
+        "address": receiver.url,
+        "token": "target=t1",
+    } | body
     result: dict[str, Any] = service.events().watch(calendarId="primary", body=spec).execute()
     return result
 
 
-def test_watch_sync_then_exists(emulator: EmulatorServer, service: Any,
-                                receiver: _Receiver) -> None:
+def test_watch_sync_then_exists(
+    emulator: EmulatorServer, service: Any, receiver: _Receiver
+) -> None:
     channel = _watch(service, receiver, "chan-1")
     assert channel["kind"] == "api#channel" and channel["id"] == "chan-1"
     assert channel["expiration"] == str(1772442000000 + 604800 * 1000)
@@ -73,8 +78,9 @@ def test_watch_sync_then_exists(emulator: EmulatorServer, service: Any,
     assert sync["X-Goog-Resource-ID"] == channel["resourceId"]
     assert sync["X-Goog-Channel-Expiration"] == "Mon, 09 Mar 2026 09:00:00 GMT"
     assert sync["X-Goog-Resource-URI"] == channel["resourceUri"]
-    service.events().insert(calendarId="primary", body=event(
-        "A", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z")).execute()
+    service.events().insert(
+        calendarId="primary", body=event("A", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z")
+    ).execute()
     exists = receiver.next()
     assert exists["X-Goog-Resource-State"] == "exists"
     assert int(exists["X-Goog-Message-Number"]) > 1
@@ -97,21 +103,25 @@ def test_stop_and_expiry(emulator: EmulatorServer, service: Any, receiver: _Rece
     _watch(service, receiver, "c-exp", params={"ttl": "10"})
     receiver.next()
     emulator.control.advance_clock(11)
-    service.events().insert(calendarId="primary", body=event(
-        "A", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z")).execute()
+    service.events().insert(
+        calendarId="primary", body=event("A", "2026-03-03T09:00:00Z", "2026-03-03T10:00:00Z")
+    ).execute()
     with pytest.raises(queue.Empty):
         receiver.got.get(timeout=0.5)
 
 
 def test_https_required_except_loopback(service: Any) -> None:
     with pytest.raises(HttpError) as exc:
-        service.events().watch(calendarId="primary", body={
-            "id": "c", "type": "web_hook", "address": "http://example.com/x"}).execute()
+        service.events().watch(
+            calendarId="primary",
+            body={"id": "c", "type": "web_hook", "address": "http://example.com/x"},
+        ).execute()
     assert exc.value.resp.status == 400
 
 
-def test_drop_all_notifications(emulator: EmulatorServer, service: Any,
-                                receiver: _Receiver) -> None:
+def test_drop_all_notifications(
+    emulator: EmulatorServer, service: Any, receiver: _Receiver
+) -> None:
     emulator.control.set_push(drop_probability=1.0)
     _watch(service, receiver, "c-drop")
     with pytest.raises(queue.Empty):
