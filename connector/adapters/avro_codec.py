@@ -53,10 +53,13 @@ try:
         SchemaRegistryError,
         ServerConfig,
     )
+    from httpx2 import TransportError  # the registry client's HTTP transport
 except ImportError as _exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "confluent_kafka.schema_registry needs confluent-kafka[schemaregistry]"
     ) from _exc
+
+_REGISTRY_ERRORS = (SchemaRegistryError, TransportError)
 
 SINGLE_OBJECT_MARKER = b"\xc3\x01"
 CONFLUENT_MAGIC = b"\x00"
@@ -243,7 +246,7 @@ class RegistryCodec:
             else:
                 schema_id = self._client.lookup_schema(subject, schema).schema_id
                 parsed = self._ours[name]
-        except SchemaRegistryError as exc:
+        except _REGISTRY_ERRORS as exc:
             raise _translate(exc, subject) from exc
         if schema_id is None:
             raise SchemaRegistrationError(f"no schema id for {subject}", subject=subject)
@@ -265,6 +268,13 @@ class RegistryCodec:
             try:
                 registered = self._client.get_schema(schema_id)
             except SchemaRegistryError as exc:
+                if exc.http_status_code == 404:
+                    raise UnknownSchemaError(
+                        f"{subject}: schema id {schema_id} is not in the registry",
+                        reason="unknown-schema",
+                    ) from exc
+                raise _translate(exc, subject) from exc
+            except TransportError as exc:
                 raise _translate(exc, subject) from exc
             writer = parse_schema(json.loads(registered.schema_str or "null"))
             ours = self._ours[name]
@@ -316,8 +326,10 @@ def _same_schema(a: Any, b: Any) -> bool:
     return bool(to_parsing_canonical_form(a) == to_parsing_canonical_form(b))
 
 
-def _translate(exc: SchemaRegistryError, subject: str) -> ConnectorError:
-    """Registry errors: unreachable or 5xx is retriable, anything else is a refusal."""
+def _translate(exc: SchemaRegistryError | TransportError, subject: str) -> ConnectorError:
+    """Registry errors: unreachable, 429 or 5xx is retriable, anything else is a refusal."""
+    if isinstance(exc, TransportError):
+        return RetriableError(f"schema registry unreachable: {exc}")
     status = exc.http_status_code
     if status is None or status < 0 or status >= 500 or status == 429:
         return RetriableError(f"schema registry: {exc.error_message}", status=status)

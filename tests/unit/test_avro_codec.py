@@ -265,11 +265,23 @@ def test_make_codec_picks_the_format_from_the_configuration() -> None:
     assert codec.decode_change(codec.encode_change(CREATED)) == CREATED
 
 
+FUZZ_CODEC = SingleObjectCodec()
+VALID_CREATED = FUZZ_CODEC.encode_change(CREATED)
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200), st.integers(min_value=10, max_value=400))
 def test_damaged_bytes_give_a_decode_error_never_a_crash(noise: bytes, cut: int) -> None:
-    codec = SingleObjectCodec()
-    valid = codec.encode_change(CREATED)
-    damaged = valid[:cut] + noise
+    damaged = VALID_CREATED[:cut] + noise
     with contextlib.suppress(DecodeError):  # any other exception fails the test
-        codec.decode_change(damaged)
+        FUZZ_CODEC.decode_change(damaged)
+
+
+def test_a_record_with_a_schema_id_the_registry_does_not_know_is_flagged() -> None:
+    codec, _ = registry_codec("unknown-id")
+    data = codec.encode_change(RESET_END)
+    with pytest.raises(UnknownSchemaError):
+        codec.decode_change(b"\x00" + (999).to_bytes(4, "big") + data[5:])
+    with pytest.raises(DecodeError) as bad:
+        codec.decode_change(b"\xc3\x01" + data)
+    assert bad.value.reason == "bad-marker"
