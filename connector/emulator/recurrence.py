@@ -191,7 +191,7 @@ def _parse(lines: tuple[str, ...]) -> _Parsed:
         if name not in found:
             raise InvalidRecurrenceError(f"Invalid recurrence rule: unknown property {name}.")
         if name.endswith("RULE"):
-            if set(params) - {"X"}:
+            if params:
                 raise InvalidRecurrenceError(f"Invalid recurrence rule: parameters on {name}.")
             found[name].append(_parse_rule(value.strip(), line))
         else:
@@ -206,10 +206,8 @@ def _params(text: str, line: str) -> dict[str, str]:
         key = key.strip().upper()
         if not sep or not key:
             raise InvalidRecurrenceError(f"Invalid parameter {part!r} in {line!r}.")
-        if key.startswith("X-"):
-            params["X"] = val
-            continue
-        params[key] = val.strip().strip('"')
+        if not key.startswith("X-"):  # experimental parameters are ignored
+            params[key] = val.strip().strip('"')
     return params
 
 
@@ -296,7 +294,7 @@ def _parse_dates(params: Mapping[str, str], value: str, line: str) -> list[_Stam
     kind = params.get("VALUE", "DATE-TIME").upper()
     if kind not in ("DATE", "DATE-TIME"):
         raise InvalidRecurrenceError(f"Unsupported VALUE={kind} in {line!r}.")
-    unknown = set(params) - {"VALUE", "TZID", "X"}
+    unknown = set(params) - {"VALUE", "TZID"}
     if unknown:
         raise InvalidRecurrenceError(f"Unknown parameter {sorted(unknown)[0]} in {line!r}.")
     tz = params.get("TZID")
