@@ -18,8 +18,8 @@ from connector.emulator import api, calendars, control, errors
 from connector.emulator.auth import TokenIssuer
 from connector.emulator.clock import Clock, to_rfc3339_ms
 from connector.emulator.faults import FaultInjector
-from connector.emulator.listing import ListCache
 from connector.emulator.push import PushHub
+from connector.emulator.query import ListCache
 from connector.emulator.store import Store, StoreConfig
 from connector.emulator.tokens import TokenCodec
 

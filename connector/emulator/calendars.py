@@ -8,7 +8,7 @@ from typing import Any
 from connector.emulator import errors, params
 from connector.emulator.clock import parse_rfc3339, to_ms, to_rfc3339_ms
 from connector.emulator.events import complete_new, etag_for, resolve_calendar
-from connector.emulator.listing import page_of, page_state
+from connector.emulator.paging import page_of, page_state
 from connector.emulator.store import (
     ROLE_RANK,
     CalendarRecord,

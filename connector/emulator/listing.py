@@ -4,7 +4,7 @@ Two ways to produce a page. *Stream* mode (no expansion, no ordering, no updated
 calendar's change-ordered index from the cursor seq, so a page costs O(page) and an incremental
 list costs O(changes). *Materialised* mode (singleEvents, orderBy, updatedMin, instances) builds
 the sorted result once per calendar version and query, caches it, and pages by bisecting on the
-last key. Each scan stops after ``_SCAN_LIMIT`` records, answering a short (possibly empty) page
+last key. Each scan stops after ``SCAN_LIMIT`` records, answering a short (possibly empty) page
 with a nextPageToken, which Google allows.
 
 Above ``maxResults=2500`` the value is clamped to 2500 (Google's documented maximum).
@@ -13,123 +13,40 @@ Above ``maxResults=2500`` the value is clamped to 2500 (Google's documented maxi
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections import OrderedDict
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from connector.emulator import errors, params, recurrence
 from connector.emulator.clock import to_ms, to_rfc3339_ms
-from connector.emulator.events import EVENT_TYPES, resolve_calendar
+from connector.emulator.events import resolve_calendar
+from connector.emulator.paging import (
+    calendar_key,
+    check_sync_token,
+    envelope,
+    page_of,
+    page_state,
+)
+from connector.emulator.query import (
+    FORBIDDEN,
+    IGNORED,
+    SCAN_LIMIT,
+    SYNC_KEYS,
+    EventQuery,
+    ListCache,
+    parse_query,
+)
 from connector.emulator.render import (
     extended_matches,
     instance_body,
     render_event,
     text_matches,
+    tombstone,
 )
 from connector.emulator.store import CalendarRecord, EventRecord, Store, UserRecord, role_at_least
 from connector.emulator.times import edt_to_utc
-from connector.emulator.tokens import TokenCodec, TokenError, fingerprint
-
-MAX_RESULTS = 2500
-_SCAN_LIMIT = 10_000
-_FORBIDDEN = (
-    "iCalUID",
-    "orderBy",
-    "privateExtendedProperty",
-    "q",
-    "sharedExtendedProperty",
-    "timeMin",
-    "timeMax",
-    "updatedMin",
-)
-_SYNC_KEYS = ("singleEvents", "eventTypes", "showHiddenInvitations")
-_IGNORED = (
-    "pageToken",
-    "maxResults",
-    "alt",
-    "prettyPrint",
-    "fields",
-    "quotaUser",
-    "key",
-    "oauth_token",
-    "userIp",
-    "alwaysIncludeEmail",
-)
-
-
-@dataclass
-class EventQuery:
-    raw: params.Params
-    max_results: int
-    page_token: str | None
-    sync_token: str | None
-    show_deleted: bool | None
-    single_events: bool
-    time_min: datetime | None
-    time_max: datetime | None
-    updated_min: datetime | None
-    order_by: str | None
-    q: str | None
-    ical_uid: str | None
-    event_types: list[str]
-    time_zone: str | None
-    max_attendees: int | None
-    private_ext: list[str] = field(default_factory=list)
-    shared_ext: list[str] = field(default_factory=list)
-    original_start: str | None = None
-
-
-def parse_query(raw: params.Params, default_max: int) -> EventQuery:
-    event_types = params.many(raw, "eventTypes")
-    if any(t not in EVENT_TYPES for t in event_types):
-        raise errors.invalid_param("eventTypes")
-    query = EventQuery(
-        raw=raw,
-        max_results=min(params.integer(raw, "maxResults") or default_max, MAX_RESULTS),
-        page_token=params.one(raw, "pageToken"),
-        sync_token=params.one(raw, "syncToken"),
-        show_deleted=params.boolean(raw, "showDeleted"),
-        single_events=bool(params.boolean(raw, "singleEvents")),
-        time_min=params.timestamp(raw, "timeMin"),
-        time_max=params.timestamp(raw, "timeMax"),
-        updated_min=params.timestamp(raw, "updatedMin"),
-        order_by=params.enum(raw, "orderBy", ("startTime", "updated")),
-        q=params.one(raw, "q"),
-        ical_uid=params.one(raw, "iCalUID"),
-        event_types=event_types,
-        time_zone=params.time_zone(raw),
-        max_attendees=params.integer(raw, "maxAttendees"),
-        private_ext=raw.get("privateExtendedProperty", []),
-        shared_ext=raw.get("sharedExtendedProperty", []),
-        original_start=params.one(raw, "originalStart"),
-    )
-    if query.time_min and query.time_max and query.time_max <= query.time_min:
-        raise errors.time_range_empty()
-    return query
-
-
-class ListCache:
-    """Materialised results keyed by calendar version and query (a small LRU)."""
-
-    def __init__(self, size: int = 8) -> None:
-        self._items: OrderedDict[tuple[Any, ...], list[tuple[tuple[Any, ...], dict[str, Any]]]]
-        self._items = OrderedDict()
-        self._size = size
-
-    def get(self, key: tuple[Any, ...]) -> list[tuple[tuple[Any, ...], dict[str, Any]]] | None:
-        value = self._items.get(key)
-        if value is not None:
-            self._items.move_to_end(key)
-        return value
-
-    def put(
-        self, key: tuple[Any, ...], value: list[tuple[tuple[Any, ...], dict[str, Any]]]
-    ) -> None:
-        self._items[key] = value
-        if len(self._items) > self._size:
-            self._items.popitem(last=False)
+from connector.emulator.tokens import TokenCodec, fingerprint
 
 
 @dataclass
@@ -151,8 +68,6 @@ class _Ctx:
         )
 
     def tombstone(self, body: dict[str, Any]) -> dict[str, Any]:
-        from connector.emulator.render import tombstone
-
         if self.query.show_deleted and self.organizer:
             return self.render(body)
         return tombstone(body)
@@ -316,76 +231,9 @@ def _stream_page(
         item = _plain_item(ctx, rec)
         if item is not None:
             items.append(item)
-        if len(items) >= limit or scanned >= _SCAN_LIMIT:
+        if len(items) >= limit or scanned >= SCAN_LIMIT:
             return items, cursor, bisect_right(order, rec.seq) >= len(order)
     return items, cursor, True
-
-
-def calendar_key(cal: CalendarRecord) -> str:
-    return fingerprint({"calendar": cal.id})
-
-
-def _check_sync_token(
-    store: Store, cal: CalendarRecord, codec: TokenCodec, token: str, sync_fp: str, now: datetime
-) -> int:
-    try:
-        payload = codec.decode(token)
-    except TokenError:
-        raise errors.full_sync_required() from None
-    expected = {
-        "k": "es",
-        "g": store.generation,
-        "c": calendar_key(cal),
-        "ep": cal.token_epoch,
-        "f": sync_fp,
-    }
-    if any(payload.get(k) != v for k, v in expected.items()):
-        raise errors.full_sync_required()
-    seq, issued = payload.get("s"), payload.get("t")
-    if not isinstance(seq, int) or not isinstance(issued, int) or seq < cal.purge_floor:
-        raise errors.full_sync_required()
-    if to_ms(now) - issued > store.config.tombstone_horizon * 1000:
-        raise errors.full_sync_required()
-    return seq
-
-
-def page_state(
-    store: Store, codec: TokenCodec, token: str | None, kind: str, page_fp: str
-) -> dict[str, Any] | None:
-    if token is None:
-        return None
-    try:
-        payload = codec.decode(token)
-    except TokenError:
-        raise errors.invalid_page_token() from None
-    if (
-        payload.get("k") != kind
-        or payload.get("f") != page_fp
-        or payload.get("g") != store.generation
-    ):
-        raise errors.invalid_page_token()
-    return payload
-
-
-def page_of(
-    keyed: list[tuple[tuple[Any, ...], dict[str, Any]]], cursor: Any, limit: int
-) -> tuple[list[dict[str, Any]], Any, bool]:
-    start = 0 if cursor is None else bisect_right(keyed, tuple(cursor), key=lambda p: p[0])
-    chunk = keyed[start : start + limit]
-    done = start + limit >= len(keyed)
-    return [item for _, item in chunk], (list(chunk[-1][0]) if chunk else cursor), done
-
-
-def _envelope(cal: CalendarRecord, access_role: str) -> dict[str, Any]:
-    return {
-        "kind": "calendar#events",
-        "etag": f'"{to_ms(cal.updated) * 1000}"',
-        "summary": cal.summary,
-        "updated": to_rfc3339_ms(cal.updated),
-        "timeZone": cal.time_zone,
-        "accessRole": access_role,
-        "defaultReminders": list(cal.default_reminders),
-    }
 
 
 def list_events(
@@ -402,7 +250,7 @@ def list_events(
         store.purge(now)
         q = parse_query(raw, store.config.max_results_default)
         if q.sync_token is not None and (
-            any(k in raw for k in _FORBIDDEN) or q.show_deleted is False
+            any(k in raw for k in FORBIDDEN) or q.show_deleted is False
         ):
             raise errors.sync_token_restrictions()
         if q.order_by == "startTime" and not q.single_events:
@@ -410,11 +258,11 @@ def list_events(
         window = timedelta(seconds=store.config.updated_min_window)
         if q.updated_min is not None and now - q.updated_min > window:
             raise errors.updated_min_too_long_ago()
-        sync_fp = fingerprint({k: sorted(params.many(raw, k)) for k in _SYNC_KEYS})
+        sync_fp = fingerprint({k: sorted(params.many(raw, k)) for k in SYNC_KEYS})
         base_seq = None
         if q.sync_token is not None:
-            base_seq = _check_sync_token(store, cal, codec, q.sync_token, sync_fp, now)
-        page_fp = fingerprint({k: v for k, v in raw.items() if k not in _IGNORED})
+            base_seq = check_sync_token(store, cal, codec, q.sync_token, sync_fp, now)
+        page_fp = fingerprint({k: v for k, v in raw.items() if k not in IGNORED})
         state = page_state(store, codec, q.page_token, "ep", page_fp) or {
             "s": cal.version,
             "c": None,
@@ -429,7 +277,7 @@ def list_events(
             base_seq is not None,
             role_at_least(entry.access_role, "writer"),
         )
-        out = _envelope(cal, entry.access_role)
+        out = envelope(cal, entry.access_role)
         token = {"k": "ep", "f": page_fp, "g": store.generation, "s": state["s"]}
         if store.config.empty_pages and int(state.get("n", 0)) < store.config.empty_pages:
             out["items"] = []
@@ -489,7 +337,7 @@ def list_instances(
         if q.original_start is not None:
             original = params.timestamp({"originalStart": [q.original_start]}, "originalStart")
         page_fp = fingerprint(
-            {k: v for k, v in raw.items() if k not in _IGNORED} | {"_instances": [event_id]}
+            {k: v for k, v in raw.items() if k not in IGNORED} | {"_instances": [event_id]}
         )
         state = page_state(store, codec, q.page_token, "ip", page_fp) or {"c": None}
         ctx = _Ctx(store, cal, user, q, now, False, role_at_least(entry.access_role, "writer"))
@@ -512,7 +360,7 @@ def list_instances(
             keyed = sorted(((_sort_key(ctx, i), i) for i in items), key=lambda p: p[0])
             cache.put(key, keyed)
         page, cursor, done = page_of(keyed, state["c"], q.max_results)
-        out = _envelope(cal, entry.access_role)
+        out = envelope(cal, entry.access_role)
         out["items"] = page
         if not done:
             out["nextPageToken"] = codec.encode(
