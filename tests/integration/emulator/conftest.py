@@ -109,3 +109,19 @@ def list_all(svc: Any, **kwargs: Any) -> tuple[list[dict[str, Any]], str | None,
 
 def event(summary: str, start: str, end: str, **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "start": {"dateTime": start}, "end": {"dateTime": end}, **extra}
+
+
+@pytest.fixture
+def sample_emulator() -> Iterator[EmulatorServer]:
+    """A fresh emulator seeded with sample.sample_dataset (real clock)."""
+    from connector.emulator import sample
+
+    clock = Clock()
+    server = EmulatorServer(dataset=sample.sample_dataset(clock.now()), clock=clock, seed=1)
+    server.start()
+    try:
+        yield server
+    finally:
+        while _OPEN:
+            _OPEN.pop().close()
+        server.stop()
