@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import signal
@@ -154,8 +155,7 @@ def _dataset(seed: str | None, now: datetime) -> dict[str, Any] | None:
     if seed is None:
         return None
     if seed == "sample":
-        from connector.emulator import sample
-
+        sample = importlib.import_module("connector.emulator.sample")  # written alongside
         generated: dict[str, Any] = sample.sample_dataset(now)
         return generated
     with open(seed, encoding="utf-8") as handle:
