@@ -39,6 +39,11 @@ from connector.streams import StreamSpec, full_sync_time_min
 log = logging.getLogger(__name__)
 
 FAILED_RETRY_SECONDS = 1800.0
+GONE_RETRY_SECONDS = 3600.0
+
+
+def is_gone(checkpoint: Checkpoint | None) -> bool:
+    return checkpoint is not None and checkpoint.extra.get("gone") == "true"
 
 
 class ChangePublisher(Protocol):
@@ -169,10 +174,15 @@ class SyncService:
         next_at = started + self._jitter(spec.options.poll_interval_seconds)
         result = "ok"
         phase = rt.committed.phase.value if rt.committed else Phase.FULL.value
+        rt.state = "syncing"
         try:
             phase = self._sync_pass(rt, trigger)
             rt.attempts = 0
-            if rt.state != "gone":
+            if rt.state == "gone":
+                # Probe a vanished calendar rarely; if it answers again it starts over (INITIAL).
+                poll = max(spec.options.poll_interval_seconds, GONE_RETRY_SECONDS)
+                next_at = self._clock.monotonic() + self._jitter(poll)
+            else:
                 rt.state = "ok"
             self._observer.account_state(spec.account.name, "ok")
         except Exception as exc:  # the top of a worker: logged with the stream id
@@ -256,6 +266,9 @@ class SyncService:
                 continue
             except CalendarGoneError:
                 self._settle(rt, pending)
+                if is_gone(rt.committed):
+                    rt.state = "gone"  # still gone: its empty generation is already published
+                    return first_phase
                 gone = sync.on_calendar_gone(current, rt.committed)
                 result = sync.calendar_gone_result(gone, self._clock.now_ms())
                 self._settle(rt, self._submit(rt, result))

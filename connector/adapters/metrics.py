@@ -31,7 +31,7 @@ from connector.core.records import Op, ResetReason
 
 log = logging.getLogger(__name__)
 
-_STREAM_STATES = ("idle", "ok", "backoff", "failed", "auth_error", "gone")
+_STREAM_STATES = ("idle", "syncing", "ok", "backoff", "failed", "auth_error", "gone")
 _ACCOUNT_STATES = ("ok", "auth_error")
 _DURATIONS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 

@@ -86,11 +86,7 @@ def settings_for(
     data: dict[str, Any] = {
         "name": f"{prefix}connector",
         "kafka": {"bootstrap.servers": bootstrap},
-        "topics": {
-            "prefix": prefix,
-            "partitions": 3,
-            "events_config": {"cleanup.policy": "compact", "segment.ms": "100"},
-        },
+        "topics": {"prefix": prefix, "partitions": 3},
         "google": {"api_endpoint": emulator.api_endpoint, "token_uri": emulator.token_uri},
         "sync": sync,
         "workers": 4,
@@ -110,7 +106,17 @@ def settings_for(
     return Settings(**data)
 
 
+_CLIENTS: list[Any] = []
+
+
+def close_clients() -> None:
+    """Close the Google clients tests made (their keep-alive sockets)."""
+    while _CLIENTS:
+        _CLIENTS.pop().close()
+
+
 def google(emulator: EmulatorServer, email: str = "alice@example.com") -> Any:
+    """A Calendar API client on the emulator; closed by ``close_clients`` after the test."""
     creds = Credentials(
         None,
         refresh_token=f"refresh-{email}",
@@ -118,28 +124,36 @@ def google(emulator: EmulatorServer, email: str = "alice@example.com") -> Any:
         client_secret="test-not-secret",
         token_uri=emulator.token_uri,
     )
-    return build(
+    service = build(
         "calendar",
         "v3",
         credentials=creds,
         static_discovery=True,
         client_options={"api_endpoint": emulator.api_endpoint},
     )
+    _CLIENTS.append(service)
+    return service
 
 
 def emulator_events(
     emulator: EmulatorServer, calendar_id: str, email: str = "alice@example.com"
 ) -> dict[str, dict[str, Any]]:
     """What a fresh full sync sees: live events, masters and exceptions (cancelled included)."""
-    api = google(emulator, email)
     found: dict[str, dict[str, Any]] = {}
-    request = api.events().list(calendarId=calendar_id, maxResults=2500)
-    while request is not None:
-        page = request.execute()
-        for item in page.get("items", []):
-            found[item["id"]] = item
-        request = api.events().list_next(request, page)
+    with google(emulator, email) as api:
+        request = api.events().list(calendarId=calendar_id, maxResults=2500)
+        while request is not None:
+            page = request.execute()
+            for item in page.get("items", []):
+                found[item["id"]] = item
+            request = api.events().list_next(request, page)
     return found
+
+
+def after(records: list[ChangeRecord], seen: list[ChangeRecord]) -> list[ChangeRecord]:
+    """Records published after ``seen`` was read (by offset: compaction may drop old ones)."""
+    last = {r.partition: r.offset for r in seen}
+    return [r for r in records if r.offset > last.get(r.partition, -1)]
 
 
 class RunningConnector:

@@ -27,6 +27,7 @@ from connector.consumer import ChangeRecord
 from connector.core.records import Op
 from connector.emulator.server import EmulatorServer
 from tests.integration.engine import (
+    close_clients,
     credentials_file,
     dataset,
     emulator_events,
@@ -50,6 +51,7 @@ def emulator() -> Iterator[EmulatorServer]:
     try:
         yield server
     finally:
+        close_clients()
         server.stop()
 
 

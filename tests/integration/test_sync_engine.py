@@ -18,6 +18,8 @@ from connector.core.records import Op, ResetReason
 from connector.emulator.server import EmulatorServer
 from tests.integration.engine import (
     RunningConnector,
+    after,
+    close_clients,
     dataset,
     emulator_events,
     event,
@@ -42,6 +44,7 @@ def emulator() -> Iterator[EmulatorServer]:
     try:
         yield server
     finally:
+        close_clients()
         server.stop()
 
 
@@ -85,7 +88,7 @@ def test_full_pass_over_several_pages_then_incremental_changes(
             calendarId=ALICE, eventId="standup1_20260304T080000Z", body={"status": "cancelled"}
         ).execute()
         wait_for(in_sync(settings, emulator, ALICE), what="the incremental changes")
-        later = ops(observed(settings)[len(first) :])
+        later = ops(after(observed(settings), first))
         assert Counter(later) == Counter(
             [
                 ("CREATED", "fresh1", 1),
@@ -140,10 +143,10 @@ def test_restart_resumes_from_kafka_with_exact_created_and_updated(
     api = google(emulator).events()
     api.patch(calendarId=ALICE, eventId="edit1", body={"summary": "Edited offline"}).execute()
     api.insert(calendarId=ALICE, body=event("later1", "Later")).execute()
-    before = len(observed(settings))
+    before = observed(settings)
     with RunningConnector(settings):
         wait_for(in_sync(settings, emulator, ALICE), what="the changes made while stopped")
-    assert Counter(ops(observed(settings)[before:])) == Counter(
+    assert Counter(ops(after(observed(settings), before))) == Counter(
         [("UPDATED", "edit1", 1), ("CREATED", "later1", 1)]
     )
 
@@ -267,6 +270,7 @@ def test_rejected_page_token_restarts_the_full_pass_as_a_new_generation(
         assert sum(1 for r in gen2 if r.change and r.change.op is Op.CREATED) == 6000
         assert rebuilt(records).live(ALICE) == emulator_events(second, ALICE)
     finally:
+        close_clients()
         second.stop()
 
 

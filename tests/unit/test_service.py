@@ -192,6 +192,15 @@ def test_calendar_gone_publishes_an_empty_generation_and_stops_polling_it() -> N
     h.run()
     assert h.events() == [("RESET_BEGIN", None, 2), ("RESET_END", None, 2)]
     assert h.runtimes["alice/a@x"].state == "gone"
+    h.publisher.committed.clear()
+    h.run()  # still gone: nothing more is published
+    assert h.events() == []
+    assert h.runtimes["alice/a@x"].state == "gone"
+    src.calendars["a@x"].gone = False  # it comes back: a new generation from scratch
+    h.run()
+    assert [(op, gen) for op, _, gen in h.events()] == [
+        ("RESET_BEGIN", 3), ("CREATED", 3), ("RESET_END", 3)]
+    assert h.runtimes["alice/a@x"].state == "ok"
 
 
 def test_operator_resync_is_a_new_generation() -> None:
