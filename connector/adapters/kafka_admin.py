@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     ConfigResource,
@@ -97,7 +98,17 @@ def ensure_topics(
 
 
 def _topic_config(admin: AdminClient, topic: str, name: str, timeout: float) -> str | None:
+    """A topic's config value; retried while a just-created topic is not yet known."""
     resource = ConfigResource(ResourceType.TOPIC, topic)
-    result = admin.describe_configs([resource], request_timeout=timeout)[resource].result()
-    entry = result.get(name)
-    return None if entry is None else str(entry.value)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = admin.describe_configs([resource], request_timeout=timeout)[resource].result()
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                raise RetriableError(f"cannot describe topic {topic}: {err.str()}") from None
+            time.sleep(0.2)
+            continue
+        entry = result.get(name)
+        return None if entry is None else str(entry.value)
