@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import heapq
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -155,14 +156,10 @@ def series_end(master: Mapping[str, Any], default_tz: str = "UTC") -> datetime |
     series = _series(master, default_tz)
     if not all(rule.finite for rule in series.parsed.rrules):
         return None
-    last: datetime | None = None
-    for occ in _occurrences(series, _FAR, None):
-        last = occ.end_utc
-    if last is None:
-        if series.all_day:
-            return _to_utc(series.dtstart + series.duration, series.zone)
-        return _to_utc(series.dtstart, series.zone) + series.duration
-    return last
+    tail = deque(_starts(series, _FAR), maxlen=1)
+    if not tail:  # every occurrence excluded: the master's own end
+        tail.append((_to_utc(series.dtstart, series.zone), series.dtstart))
+    return _occurrence(series, *tail[0]).end_utc
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -355,6 +352,13 @@ def _occurrences(
 ) -> Iterator[Occurrence]:
     """Occurrences before ``until``; those surely ended by ``floor`` are skipped unbuilt."""
     skip_before = floor - series.duration - _REORDER if floor is not None else None
+    for start_utc, naive in _starts(series, until):
+        if skip_before is None or start_utc >= skip_before:
+            yield _occurrence(series, start_utc, naive)
+
+
+def _starts(series: _Series, until: datetime) -> Iterator[tuple[datetime, datetime]]:
+    """(start_utc, naive wall time) of every occurrence before ``until``, EXDATEs applied."""
     ex_instants: set[datetime] = set()
     ex_days: set[date] = set()
     for stamp in series.parsed.exdates:
@@ -367,11 +371,8 @@ def _occurrences(
         if start_utc == previous:  # two wall times naming one instant (a DST gap)
             continue
         previous = start_utc
-        if start_utc in ex_instants or naive.date() in ex_days:
-            continue
-        if skip_before is not None and start_utc < skip_before:
-            continue
-        yield _occurrence(series, start_utc, naive)
+        if start_utc not in ex_instants and naive.date() not in ex_days:
+            yield start_utc, naive
 
 
 def _rule_set(series: _Series) -> du.rruleset:
