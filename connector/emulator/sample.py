@@ -31,213 +31,130 @@ def event_id(*parts: object) -> str:
     return base64.b32hexencode(digest).decode().lower()[:26]
 
 
+_PEOPLE = {"alice": "Alice Adler", "bob": "Bob Brown", "carol": "Carol Chen"}
+_BER, _NYC, _TYO, _LON = "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London"
+_TWO_REMINDERS = [{"method": "email", "minutes": 1440}, {"method": "popup", "minutes": 60}]
+# fmt: off
+# Single timed events: (calendar, key, summary, days from today, hour, minute, minutes, extras)
+_TIMED: list[tuple[str, str, str, int, int, int, int, dict[str, Any]]] = [
+    ("alice", "dentist", "Dentist", 3, 16, 0, 45,
+     {"location": "Praxis Dr. Weber, Kastanienallee 12, 10435 Berlin",
+      "reminders": {"useDefault": False, "overrides": _TWO_REMINDERS}}),
+    ("alice", "lunch", "Lunch with Bob", -2, 12, 30, 60,
+     {"location": "Markthalle Neun", "attendees": "alice bob"}),
+    ("alice", "review", "1:1 review", 1, 14, 0, 30,
+     {"description": "LOREM", "attendees": "alice carol:needsAction", "conferenceData": 1}),
+    ("alice", "focus", "Focus: write the quarterly plan", 0, 8, 0, 120, {"visibility": "private"}),
+    ("alice", "tentative", "Maybe: book club", 5, 19, 0, 90,
+     {"status": "tentative", "location": "Café Einstein"}),
+    ("team", "retro", "Sprint retro", -7, 10, 0, 60, {"attendees": "alice bob carol"}),
+    ("team", "allhands", "All-hands", 8, 8, 30, 60, {"conferenceData": 1}),
+    ("bob", "bobgym", "Gym", -1, 7, 0, 60, {"location": "Equinox Hudson Yards"}),
+    ("bob", "bobcall", "Client call", 0, 11, 0, 30, {"conferenceData": 1}),
+    ("bob", "bobkids", "Pick up kids", 1, 15, 0, 30, {}),
+    ("bob", "bobdesign", "Design review", 2, 13, 0, 90,
+     {"location": "Room 4B", "attendees": "bob alice:declined carol:tentative"}),
+    ("bob", "bobdinner", "Dinner with Sam", 4, 19, 0, 120, {"location": "Via Carota, 51 Grove St"}),
+    ("carol", "carolcall", "Call with Berlin", 1, 17, 0, 45,
+     {"attendees": "carol alice", "conferenceData": 1}),
+    ("carol", "carolhanami", "Hanami picnic", 6, 12, 0, 180,
+     {"location": "Shinjuku Gyoen National Garden"}),
+]
+# All-day events: (calendar, key, summary, days from today, length in days, extras)
+_ALL_DAY: list[tuple[str, str, str, int, int, dict[str, Any]]] = [
+    ("alice", "holiday", "Public holiday", 10, 1, {"transparency": "transparent"}),
+    ("alice", "vacation", "Vacation in Lisbon", 21, 7, {"location": "Lisbon, Portugal"}),
+    ("team", "offsite", "Team offsite", 30, 3,
+     {"location": "Schloss Kröchlendorff, Uckermark", "description": "Planning and hiking."}),
+    ("team", "release", "Release 2.0", 14, 1, {}),
+    ("bob", "bobtrip", "Trip to Chicago", 12, 2, {}),
+    ("carol", "carolgolden", "Golden Week", -3, 7, {"transparency": "transparent"}),
+]
+# fmt: on
+_ZONE_OF = {"alice": _BER, "team": _LON, "bob": _NYC, "carol": _TYO}
+
+
 def sample_dataset(now: datetime) -> dict[str, Any]:
-    """Three users, four calendars, a few dozen events placed around ``now``."""
+    """Three users, four calendars (one shared), about three dozen events around ``now``."""
     today = now.astimezone(UTC).date()
     monday = today - timedelta(days=today.weekday())
-    alice: list[dict[str, Any]] = []
-    bob: list[dict[str, Any]] = []
-    carol: list[dict[str, Any]] = []
-    team: list[dict[str, Any]] = []
-    ber, nyc, tyo, lon = "Europe/Berlin", "America/New_York", "Asia/Tokyo", "Europe/London"
-    people = {"alice": "Alice Adler", "bob": "Bob Brown", "carol": "Carol Chen"}
+    cals: dict[str, list[dict[str, Any]]] = {name: [] for name in _ZONE_OF}
+    for name, key, summary, offset, hour, minute, minutes, extras in _TIMED:
+        when = _at(_ZONE_OF[name], today + timedelta(days=offset), hour, minute, minutes)
+        cals[name].append(_event(key, summary, when, **_expand_extras(key, extras)))
+    for name, key, summary, offset, length, extras in _ALL_DAY:
+        when = _days(today + timedelta(days=offset), length)
+        cals[name].append(_event(key, summary, when, **_expand_extras(key, extras)))
+    flight = _span(_BER, _TYO, today + timedelta(days=40), 19, 12)  # ends in another zone
+    cals["alice"].append(_event("flight", "Flight BER → HND", flight, location="BER Airport"))
 
-    def who(name: str, status: str, organizer: bool = False) -> dict[str, Any]:
-        out: dict[str, Any] = {"email": f"{name}@example.com", "displayName": people[name]}
-        out["responseStatus"] = status
-        if organizer:
-            out["organizer"] = True
-        return out
-
+    exdate = monday - timedelta(weeks=2) + timedelta(days=2)
     standup = _event(
         "standup",
         "Daily standup",
-        _at(ber, monday - timedelta(weeks=8), 9, 30, 15),
+        _at(_BER, monday - timedelta(weeks=8), 9, 30, 15),
         recurrence=[
             "RRULE:FREQ=WEEKLY;BYDAY=MO,WE,FR",
-            f"EXDATE;TZID={ber}:{monday - timedelta(weeks=2) + timedelta(days=2):%Y%m%d}T093000",
+            f"EXDATE;TZID={_BER}:{exdate:%Y%m%d}T093000",
         ],
-        description="Yesterday, today, blockers. Keep it under fifteen minutes.",
-        attendees=[
-            who("alice", "accepted", True),
-            who("bob", "accepted"),
-            who("carol", "tentative"),
-        ],
-        conferenceData=_meet(event_id("meet", "standup")),
-        reminders={"useDefault": False, "overrides": [{"method": "popup", "minutes": 5}]},
-    )
-    upcoming = _upcoming(standup, now, ber, 4)
-    moved = _exception(standup, upcoming[1], ber, hour=11, minute=0)
-    moved["description"] = "Moved: the team is at the all-hands at 09:30."
-    cancelled = _exception(standup, upcoming[3], ber) | {"status": "cancelled"}
-    alice += [standup, moved, cancelled]
-    alice += [
-        _event(
-            "dentist",
-            "Dentist",
-            _at(ber, today + timedelta(days=3), 16, 0, 45),
-            location="Praxis Dr. Weber, Kastanienallee 12, 10435 Berlin",
-            reminders={
-                "useDefault": False,
-                "overrides": [
-                    {"method": "email", "minutes": 1440},
-                    {"method": "popup", "minutes": 60},
-                ],
+        **_expand_extras(
+            "standup",
+            {
+                "attendees": "alice bob carol:tentative",
+                "conferenceData": 1,
+                "description": "Yesterday, today, blockers.",
             },
         ),
-        _event(
-            "lunch",
-            "Lunch with Bob",
-            _at(ber, today - timedelta(days=2), 12, 30, 60),
-            location="Markthalle Neun",
-            attendees=[who("alice", "accepted", True), who("bob", "accepted")],
-        ),
-        _event(
-            "review",
-            "1:1 review",
-            _at(ber, today + timedelta(days=1), 14, 0, 30),
-            description=_LOREM[:300],
-            attendees=[who("alice", "accepted", True), who("carol", "needsAction")],
-            conferenceData=_meet(event_id("meet", "review")),
-        ),
-        _event(
-            "focus",
-            "Focus: write the quarterly plan",
-            _at(ber, today, 8, 0, 120),
-            transparency="opaque",
-            visibility="private",
-        ),
-        _event(
-            "holiday",
-            "Public holiday",
-            _days(today + timedelta(days=10), 1),
-            transparency="transparent",
-        ),
-        _event(
-            "vacation",
-            "Vacation in Lisbon",
-            _days(today + timedelta(days=21), 7),
-            transparency="transparent",
-            location="Lisbon, Portugal",
-        ),
-        _event(
-            "flight",
-            "Flight BER → HND",
-            _span(ber, tyo, today + timedelta(days=40), 19, 12),
-            location="Berlin Brandenburg Airport (BER)",
-            description="LH 714 via FRA. Seat 42K. Booking ref Q7XK2P.",
-        ),
-        _event(
-            "tentative",
-            "Maybe: book club",
-            _at(ber, today + timedelta(days=5), 19, 0, 90),
-            status="tentative",
-            location="Café Einstein",
-        ),
-    ]
+    )
+    upcoming = _upcoming(standup, now, _BER, 4)
+    moved = _exception(standup, upcoming[1], _BER, hour=11, minute=0)
+    moved["description"] = "Moved: the team is at the all-hands at 09:30."
+    cancelled = _exception(standup, upcoming[3], _BER) | {"status": "cancelled"}
+    cals["alice"] += [standup, moved, cancelled]
+
     month = (today.replace(day=1) - timedelta(days=45)).replace(day=1)
     first_tuesday = month + timedelta(days=(1 - month.weekday()) % 7)
     monthly = _event(
         "monthly",
         "Monthly planning",
-        _at(lon, first_tuesday, 15, 0, 60),
+        _at(_LON, first_tuesday, 15, 0, 60),
         recurrence=["RRULE:FREQ=MONTHLY;BYDAY=1TU;COUNT=12"],
-        description="Roadmap, hiring, budget. Agenda in the team drive.",
-        attendees=[who("alice", "accepted", True), who("bob", "declined")],
-        conferenceData=_meet(event_id("meet", "monthly")),
+        **_expand_extras("monthly", {"attendees": "alice bob:declined", "conferenceData": 1}),
     )
-    team += [
-        monthly,
-        _exception(monthly, _upcoming(monthly, now, lon, 1)[0], lon, hour=16, minute=0),
-        _event(
-            "offsite",
-            "Team offsite",
-            _days(today + timedelta(days=30), 3),
-            location="Schloss Kröchlendorff, Uckermark",
-            description="Three days of planning and hiking. Bring boots.",
-        ),
-        _event("release", "Release 2.0", _days(today + timedelta(days=14), 1)),
-        _event(
-            "retro",
-            "Sprint retro",
-            _at(lon, today - timedelta(days=7), 10, 0, 60),
-            attendees=[
-                who("alice", "accepted", True),
-                who("bob", "accepted"),
-                who("carol", "accepted"),
-            ],
-        ),
-        _event(
-            "allhands",
-            "All-hands",
-            _at(lon, today + timedelta(days=8), 8, 30, 60),
-            conferenceData=_meet(event_id("meet", "allhands")),
-        ),
-    ]
-    bob += [
-        _event(f"bobday{i}", summary, _at(nyc, today + timedelta(days=d), h, 0, m), location=loc)
-        for i, (summary, d, h, m, loc) in enumerate(
-            [
-                ("Gym", -1, 7, 60, "Equinox Hudson Yards"),
-                ("Client call", 0, 11, 30, ""),
-                ("Pick up kids", 1, 15, 30, ""),
-                ("Design review", 2, 13, 90, "Room 4B"),
-                ("Dinner with Sam", 4, 19, 120, "Via Carota, 51 Grove St"),
-            ]
-        )
-    ]
-    bob += [
+    later = _exception(monthly, _upcoming(monthly, now, _LON, 1)[0], _LON, hour=16, minute=0)
+    cals["team"] += [monthly, later]
+
+    until = f"{today + timedelta(weeks=10):%Y%m%d}T235959Z"
+    one_on_one = _at(_NYC, monday - timedelta(weeks=3) + timedelta(days=1), 10, 0, 30)
+    cals["bob"].append(
         _event(
             "bobweekly",
             "Weekly 1:1 with Alice",
-            _at(nyc, monday - timedelta(weeks=3), 10, 0, 30),
-            recurrence=[
-                "RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL="
-                f"{(today + timedelta(weeks=10)).strftime('%Y%m%d')}T235959Z"
-            ],
-        ),
-        _event("bobtrip", "Trip to Chicago", _days(today + timedelta(days=12), 2)),
-    ]
-    leap = max(y for y in range(today.year - 4, today.year + 1) if y % 4 == 0)
-    birthday = _event(
-        "birthday",
-        "Dana's birthday",
-        _days(date(leap, 2, 29), 1),
-        recurrence=["RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=-1"],
-        transparency="transparent",
-        visibility="private",
+            one_on_one,
+            recurrence=[f"RRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL={until}"],
+        )
     )
-    carol += [
-        birthday,
+    leap = max(y for y in range(today.year - 4, today.year + 1) if y % 4 == 0)
+    cals["carol"].append(
+        _event(
+            "birthday",
+            "Dana's birthday",
+            _days(date(leap, 2, 29), 1),
+            recurrence=["RRULE:FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=-1"],
+            transparency="transparent",
+            visibility="private",
+        )
+    )
+    yoga = _at(_TYO, monday + timedelta(days=1), 7, 0, 60)
+    extra_day = f"RDATE;TZID={_TYO}:{monday + timedelta(days=5):%Y%m%d}T070000"
+    cals["carol"].append(
         _event(
             "carolyoga",
             "Yoga",
-            _at(tyo, monday, 7, 0, 60),
-            recurrence=[
-                "RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=20",
-                f"RDATE;TZID={tyo}:{monday + timedelta(days=5):%Y%m%d}T070000",
-            ],
-        ),
-        _event(
-            "carolcall",
-            "Call with Berlin",
-            _at(tyo, today + timedelta(days=1), 17, 0, 45),
-            attendees=[who("carol", "accepted", True), who("alice", "accepted")],
-            conferenceData=_meet(event_id("meet", "carolcall")),
-        ),
-        _event(
-            "carolgolden",
-            "Golden Week",
-            _days(date(today.year, 4, 29), 7),
-            transparency="transparent",
-        ),
-        _event(
-            "carolhanami",
-            "Hanami picnic",
-            _at(tyo, today + timedelta(days=6), 12, 0, 180),
-            location="Shinjuku Gyoen National Garden",
-        ),
-    ]
+            yoga,
+            recurrence=["RRULE:FREQ=WEEKLY;BYDAY=TU,TH;COUNT=20", extra_day],
+        )
+    )
 
     def cal(cid: str, summary: str, tz: str, role: str, evs: list[Any]) -> dict[str, Any]:
         primary = cid.endswith("@example.com")
@@ -255,23 +172,48 @@ def sample_dataset(now: datetime) -> dict[str, Any]:
             {
                 "email": "alice@example.com",
                 "calendars": [
-                    cal("alice@example.com", people["alice"], ber, "owner", alice),
-                    cal(TEAM, "Team", lon, "owner", team),
+                    cal("alice@example.com", _PEOPLE["alice"], _BER, "owner", cals["alice"]),
+                    cal(TEAM, "Team", _LON, "owner", cals["team"]),
                 ],
             },
             {
                 "email": "bob@example.com",
                 "calendars": [
-                    cal("bob@example.com", people["bob"], nyc, "owner", bob),
-                    cal(TEAM, "Team", lon, "writer", []),
+                    cal("bob@example.com", _PEOPLE["bob"], _NYC, "owner", cals["bob"]),
+                    cal(TEAM, "Team", _LON, "writer", []),
                 ],
             },
             {
                 "email": "carol@example.com",
-                "calendars": [cal("carol@example.com", people["carol"], tyo, "owner", carol)],
+                "calendars": [
+                    cal("carol@example.com", _PEOPLE["carol"], _TYO, "owner", cals["carol"])
+                ],
             },
         ]
     }
+
+
+def _expand_extras(key: str, extras: dict[str, Any]) -> dict[str, Any]:
+    """Table shorthands: ``attendees`` "alice bob:declined" (the first one organizes),
+    ``conferenceData`` 1 for a Meet link, ``description`` "LOREM" for a long text."""
+    out = dict(extras)
+    if isinstance(out.get("attendees"), str):
+        out["attendees"] = [
+            {
+                "email": f"{name}@example.com",
+                "displayName": _PEOPLE[name],
+                "responseStatus": status or "accepted",
+            }
+            | ({"organizer": True} if i == 0 else {})
+            for i, (name, _, status) in enumerate(
+                w.partition(":") for w in out["attendees"].split()
+            )
+        ]
+    if out.get("conferenceData") == 1:
+        out["conferenceData"] = _meet(event_id("meet", key))
+    if out.get("description") == "LOREM":
+        out["description"] = _LOREM[:300]
+    return out
 
 
 _LOREM = (
