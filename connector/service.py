@@ -68,7 +68,7 @@ class SystemClock:
 class StreamRuntime:
     spec: StreamSpec
     committed: Checkpoint | None
-    published: set[str] = field(default_factory=set)
+    published: sync.Published = field(default_factory=sync.Published)
     operator_reset: bool = False
     attempts: int = 0
     state: str = "idle"

@@ -25,6 +25,7 @@ from connector.adapters.kafka_state import read_checkpoints, read_published
 from connector.adapters.metrics import HealthServer, PrometheusObserver
 from connector.config import Settings
 from connector.config_load import redact_kafka_conf
+from connector.core.sync import Published
 from connector.errors import ConnectorError
 from connector.service import StreamRuntime, SyncService
 from connector.signals import SignalReader
@@ -173,7 +174,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         StreamRuntime(
             spec,
             checkpoints.get(spec.ref.stream_id),
-            published.get(spec.ref.stream_id, set()),
+            published.get(spec.ref.stream_id, Published()),
         )
         for spec in specs
     ]

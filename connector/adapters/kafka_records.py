@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from connector.adapters.avro_codec import Codec
 from connector.core.partitioning import partition_for
 from connector.core.records import ChangeEvent, Checkpoint
-from connector.core.sync import DeadLetter, OutRecord, Tombstone
+from connector.core.sync import DeadLetter, OutRecord, Tombstone, version_of
 
 Headers = list[tuple[str, str | bytes | None]]
 
@@ -21,6 +21,7 @@ HEADER_OP = "gcal.op"
 HEADER_STREAM = "gcal.stream"
 HEADER_GENERATION = "gcal.generation"
 HEADER_ERROR = "gcal.error"
+HEADER_VERSION = "gcal.version"
 TOMBSTONE_OP = "TOMBSTONE"
 
 
@@ -89,6 +90,8 @@ class RecordEncoder:
             (HEADER_STREAM, event.stream.stream_id.encode()),
             (HEADER_GENERATION, str(event.generation).encode()),
         ]
+        if event.event is not None:
+            headers.append((HEADER_VERSION, str(version_of(event.event)).encode()))
         return KafkaRecord(
             self._topics.events,
             self.partition(calendar_id),

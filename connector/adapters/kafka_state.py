@@ -28,11 +28,12 @@ from connector.adapters.kafka_records import (
     HEADER_GENERATION,
     HEADER_OP,
     HEADER_STREAM,
+    HEADER_VERSION,
     TOMBSTONE_OP,
     header,
 )
 from connector.core.records import Checkpoint, Op
-from connector.core.sync import rebuild_published
+from connector.core.sync import Published, rebuild_published
 from connector.errors import RetriableError
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,13 @@ def read_published(
     codec: Codec,
     generations: Mapping[str, int],
     progress: Callable[[int], None] | None = None,
-) -> dict[str, set[str]]:
-    """The published-id set of each stream's current generation, rebuilt from the events topic."""
-    per_stream: dict[str, list[tuple[str | None, Op | None, Mapping[str, Any] | None]]] = {
-        s: [] for s in generations
-    }
+) -> dict[str, Published]:
+    """Each stream's published state in its current generation, rebuilt from the events topic.
+
+    Reads headers and keys; decodes a value only for CANCELLED (occurrence or deletion).
+    """
+    Row = tuple[str | None, Op | None, int | None, Mapping[str, Any] | None]
+    per_stream: dict[str, list[Row]] = {s: [] for s in generations}
     for msg in read_topic(kafka_conf, topic, progress=progress):
         headers = msg.headers()
         stream_id = header(headers, HEADER_STREAM)
@@ -136,10 +139,11 @@ def read_published(
         _, event_id = codec.decode_key(key)
         value = msg.value()
         if op_text == TOMBSTONE_OP or value is None:
-            per_stream[stream_id].append((event_id, None, None))
-        elif op_text == Op.CANCELLED.value:
-            event = codec.decode_change(value).event
-            per_stream[stream_id].append((event_id, Op.CANCELLED, event))
-        else:
-            per_stream[stream_id].append((event_id, Op(op_text) if op_text else Op.UPDATED, None))
-    return {stream_id: rebuild_published(records) for stream_id, records in per_stream.items()}
+            per_stream[stream_id].append((event_id, None, None, None))
+            continue
+        version_text = header(headers, HEADER_VERSION)
+        version = int(version_text) if version_text else None
+        op = Op(op_text) if op_text is not None and op_text in Op.__members__ else Op.UPDATED
+        event = codec.decode_change(value).event if op is Op.CANCELLED else None
+        per_stream[stream_id].append((event_id, op, version, event))
+    return {stream_id: rebuild_published(rows) for stream_id, rows in per_stream.items()}

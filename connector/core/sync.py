@@ -6,16 +6,21 @@ incrementally, or begins a new generation (a reset). ``apply_page`` turns one pa
 items into the records to publish and the checkpoint that points past the page; both go into one
 Kafka transaction. ``on_full_sync_required`` and friends turn Google's signals into new passes.
 
-Published-id bookkeeping (exact CREATED vs UPDATED): ``published`` is the set of event ids whose
-latest record in the current generation is a live event or a cancelled occurrence. A deletion
-removes the id, so an event restored later is CREATED again; this is what a read_committed
-consumer of a compacted topic can rebuild, so it survives restarts.
+Published-id bookkeeping (exact CREATED vs UPDATED, and no version twice): ``Published`` holds,
+for the current generation, the ids whose latest record is a live event or a cancelled
+occurrence, each with the version (a hash of Google's etag) last published, and the ids deleted
+in it. A deletion moves the id out of ``live``, so an event restored later is CREATED again.
+An item whose version was already published is skipped: Google may return an event changed
+while a pass pages in that pass and again in the next one. The versions travel in a record
+header, so a restarted connector rebuilds all of this from the topic's headers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence, Set
-from dataclasses import dataclass, replace
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from connector.core import mapping
@@ -29,6 +34,48 @@ from connector.core.records import (
     Trigger,
 )
 from connector.errors import StreamFailedError, UnmappableItemError
+
+
+def version_of(item: Mapping[str, Any]) -> int:
+    """A stable 63-bit version of a Google item: its etag, or its content without one."""
+    etag = item.get("etag")
+    basis = etag if isinstance(etag, str) else json.dumps(item, sort_keys=True, default=str)
+    digest = hashlib.blake2b(basis.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") >> 1
+
+
+@dataclass
+class Published:
+    """What one stream has published in its current generation (see the module docstring)."""
+
+    live: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.live)
+
+    def state(self, event_id: str) -> tuple[int | None, bool]:
+        """(version last published, whether that was a deletion); (None, False) if never."""
+        version = self.live.get(event_id)
+        if version is not None:
+            return version, False
+        deleted = self.deleted.get(event_id)
+        return (deleted, True) if deleted is not None else (None, False)
+
+    def record(self, event_id: str, version: int, deletion: bool) -> None:
+        if deletion:
+            self.live.pop(event_id, None)
+            self.deleted[event_id] = version
+        else:
+            self.deleted.pop(event_id, None)
+            self.live[event_id] = version
+
+    def clear(self) -> None:
+        self.live.clear()
+        self.deleted.clear()
+
+
+_NOTHING = Published()
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,11 +119,11 @@ class Pass:
 class PageResult:
     records: list[OutRecord]
     checkpoint: Checkpoint
-    added: frozenset[str]
-    removed: frozenset[str]
+    changes: dict[str, tuple[int, bool]]  # event id -> (version, deletion), in page order
     done: bool
     dead_letters: int = 0
     new_generation: bool = False
+    skipped: int = 0  # items whose version was already published
 
     def counts(self) -> dict[Op, int]:
         result: dict[Op, int] = {}
@@ -174,7 +221,7 @@ def apply_page(
     items: Sequence[Any],
     next_page_token: str | None,
     next_sync_token: str | None,
-    published: Set[str],
+    published: Published,
     now_ms: int,
     *,
     tombstones: bool = True,
@@ -189,10 +236,10 @@ def apply_page(
     records: list[OutRecord] = []
     if current.reset is not None:
         records.append(_marker(Op.RESET_BEGIN, current, now_ms, reason=current.reset))
-        published = frozenset()  # a new generation: nothing is published in it yet
-    added: set[str] = set()
-    removed: set[str] = set()
+        published = _NOTHING  # a new generation: nothing is published in it yet
+    changes: dict[str, tuple[int, bool]] = {}
     dead = 0
+    skipped = 0
     count = cp.published_count
     for item in items:
         try:
@@ -201,13 +248,17 @@ def apply_page(
             records.append(DeadLetter(stream, item, str(exc)))
             dead += 1
             continue
-        known = (event_id in published or event_id in added) and event_id not in removed
+        last_version, last_deleted = changes.get(event_id) or published.state(event_id)
+        version = version_of(item)
         if mapping.is_cancelled(item):
             op = Op.CANCELLED
             deletion = not mapping.is_instance_exception(item)
         else:
-            op = Op.UPDATED if known else Op.CREATED
+            op = Op.UPDATED if last_version is not None and not last_deleted else Op.CREATED
             deletion = False
+        if version == last_version and deletion == last_deleted:
+            skipped += 1  # this very version is already published in this generation
+            continue
         records.append(
             ChangeEvent(
                 op=op,
@@ -222,14 +273,9 @@ def apply_page(
             )
         )
         count += 1
-        if deletion:
-            removed.add(event_id)
-            added.discard(event_id)
-            if tombstones:
-                records.append(Tombstone(stream.calendar_id, event_id))
-        else:
-            added.add(event_id)
-            removed.discard(event_id)
+        changes[event_id] = (version, deletion)
+        if deletion and tombstones:
+            records.append(Tombstone(stream.calendar_id, event_id))
 
     if next_page_token is not None:
         checkpoint = replace(
@@ -253,11 +299,11 @@ def apply_page(
     result = PageResult(
         records,
         checkpoint,
-        frozenset(added),
-        frozenset(removed),
+        changes,
         done,
         dead,
         new_generation=current.reset is not None,
+        skipped=skipped,
     )
     return result, Pass(checkpoint, current.trigger)
 
@@ -282,7 +328,7 @@ def calendar_gone_result(current: Pass, now_ms: int) -> PageResult:
         last_attempt_at_ms=now_ms,
         extra={**current.checkpoint.extra, "gone": "true"},
     )
-    return PageResult(records, checkpoint, frozenset(), frozenset(), True, new_generation=True)
+    return PageResult(records, checkpoint, {}, True, new_generation=True)
 
 
 def _marker(
@@ -306,29 +352,31 @@ def _marker(
     )
 
 
-def apply_delta(published: set[str], result: PageResult) -> None:
-    """Apply a committed page's id delta to the stream's published set."""
+def apply_delta(published: Published, result: PageResult) -> None:
+    """Apply a committed page's changes to the stream's published state."""
     if result.new_generation:
         published.clear()
-    published.difference_update(result.removed)
-    published.update(result.added)
+    for event_id, (version, deletion) in result.changes.items():
+        published.record(event_id, version, deletion)
 
 
 def rebuild_published(
-    records: Sequence[tuple[str | None, Op | None, Mapping[str, Any] | None]],
-) -> set[str]:
-    """The published set of one generation from its records in topic order.
+    records: Iterable[tuple[str | None, Op | None, int | None, Mapping[str, Any] | None]],
+) -> Published:
+    """The published state of one generation from its records in topic order.
 
-    Each tuple is (event_id, op, event) of a record of that stream and generation; ``op`` None
-    means a tombstone. Markers (event_id None) are ignored.
+    Each tuple is (event_id, op, version, event) of a record of that stream and generation;
+    ``op`` None means a tombstone, ``event`` is needed only for CANCELLED (occurrence or
+    deletion). Markers (event_id None) are ignored.
     """
-    published: set[str] = set()
-    for event_id, op, event in records:
+    published = Published()
+    for event_id, op, version, event in records:
         if event_id is None:
             continue
-        deleted = op is Op.CANCELLED and not (event and mapping.is_instance_exception(event))
-        if op is None or deleted:
-            published.discard(event_id)
-        else:
-            published.add(event_id)
+        if op is None:
+            if event_id in published.live:
+                published.record(event_id, published.live[event_id], deletion=True)
+            continue
+        deletion = op is Op.CANCELLED and not (event and mapping.is_instance_exception(event))
+        published.record(event_id, version if version is not None else -1, deletion)
     return published

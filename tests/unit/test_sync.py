@@ -55,7 +55,11 @@ def ops(result: sync.PageResult) -> list[tuple[str, str | None]]:
     return out
 
 
-def full_pass(published: set[str], pages: list[tuple[list[Any], str | None, str | None]]):
+def pub(*ids: str) -> sync.Published:
+    return sync.Published(live={i: -1 for i in ids})
+
+
+def full_pass(published: sync.Published, pages: list[tuple[list[Any], str | None, str | None]]):
     current = sync.start_pass(STREAM, None, FP, Trigger.STARTUP)
     results = []
     for items, page_token, sync_token in pages:
@@ -66,7 +70,7 @@ def full_pass(published: set[str], pages: list[tuple[list[Any], str | None, str 
 
 
 def test_first_run_is_a_full_pass_bracketed_by_markers() -> None:
-    published: set[str] = set()
+    published = sync.Published()
     results, current = full_pass(
         published, [([ev("a"), ev("b")], "p2", None), ([], "p3", None), ([ev("c")], None, "s1")]
     )
@@ -83,19 +87,25 @@ def test_first_run_is_a_full_pass_bracketed_by_markers() -> None:
     last = results[2].checkpoint
     assert (last.phase, last.sync_token, last.page_token) == (Phase.INCREMENTAL, "s1", None)
     assert last.generation == 1 and last.last_success_at_ms == 1000
-    assert published == {"a", "b", "c"}
+    assert set(published.live) == {"a", "b", "c"}
     assert current.sync_token == "s1"
 
 
 def test_incremental_pass_tells_created_from_updated_exactly() -> None:
-    published: set[str] = set()
+    published = sync.Published()
     _, _ = full_pass(published, [([ev("a")], None, "s1")])
     committed = sync.apply_page(
-        sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [ev("a")], None, "s1", set(), 1
+        sync.start_pass(STREAM, None, FP, Trigger.STARTUP),
+        [ev("a")],
+        None,
+        "s1",
+        sync.Published(),
+        1,
     )[0].checkpoint
     current = sync.start_pass(STREAM, committed, FP, Trigger.POLL)
     assert current.reset is None and current.sync_token == "s1"
-    result, _ = sync.apply_page(current, [ev("a"), ev("new")], None, "s2", published, 2000)
+    changed = ev("a", summary="changed")
+    result, _ = sync.apply_page(current, [changed, ev("new")], None, "s2", published, 2000)
     assert ops(result) == [("UPDATED", "a"), ("CREATED", "new")]
     assert all(
         r.phase is Phase.INCREMENTAL and r.trigger is Trigger.POLL
@@ -105,7 +115,7 @@ def test_incremental_pass_tells_created_from_updated_exactly() -> None:
 
 
 def test_deletion_gets_a_tombstone_but_a_cancelled_occurrence_does_not() -> None:
-    published = {"series", "gone"}
+    published = pub("series", "gone")
     current = incremental()
     occurrence = cancelled(
         "series_20260105T090000Z",
@@ -119,7 +129,7 @@ def test_deletion_gets_a_tombstone_but_a_cancelled_occurrence_does_not() -> None
         ("CANCELLED", "series_20260105T090000Z"),
     ]
     sync.apply_delta(published, result)
-    assert published == {"series", "series_20260105T090000Z"}
+    assert set(published.live) == {"series", "series_20260105T090000Z"}
     # A deleted event that comes back is CREATED again (it is not in the generation any more).
     again, _ = sync.apply_page(current, [ev("gone")], None, "s3", published, 6)
     assert ops(again) == [("CREATED", "gone")]
@@ -127,14 +137,16 @@ def test_deletion_gets_a_tombstone_but_a_cancelled_occurrence_does_not() -> None
 
 def test_tombstones_can_be_switched_off() -> None:
     result, _ = sync.apply_page(
-        incremental(), [cancelled("x")], None, "s", {"x"}, 1, tombstones=False
+        incremental(), [cancelled("x")], None, "s", pub("x"), 1, tombstones=False
     )
     assert ops(result) == [("CANCELLED", "x")]
 
 
 def test_an_unmappable_item_is_dead_lettered_and_the_page_goes_on() -> None:
     current = sync.start_pass(STREAM, None, FP, Trigger.STARTUP)
-    result, _ = sync.apply_page(current, [{"no": "id"}, "junk", ev("ok")], None, "s", set(), 1)
+    result, _ = sync.apply_page(
+        current, [{"no": "id"}, "junk", ev("ok")], None, "s", sync.Published(), 1
+    )
     assert ops(result) == [
         ("RESET_BEGIN", None),
         ("DLQ", None),
@@ -146,13 +158,13 @@ def test_an_unmappable_item_is_dead_lettered_and_the_page_goes_on() -> None:
 
 
 def test_410_starts_a_new_generation_whose_first_page_is_all_created() -> None:
-    published = {"a", "b"}
+    published = pub("a", "b")
     committed = sync.apply_page(
         sync.start_pass(STREAM, None, FP, Trigger.STARTUP),
         [ev("a"), ev("b")],
         None,
         "s1",
-        set(),
+        sync.Published(),
         1,
     )[0].checkpoint
     current = sync.start_pass(STREAM, committed, FP, Trigger.POLL)
@@ -164,17 +176,22 @@ def test_410_starts_a_new_generation_whose_first_page_is_all_created() -> None:
     assert ops(result) == [("RESET_BEGIN", None), ("CREATED", "a"), ("RESET_END", None)]
     assert all(r.generation == 2 for r in result.records if isinstance(r, ChangeEvent))
     sync.apply_delta(published, result)
-    assert published == {"a"}  # b belongs to the old generation only
+    assert set(published.live) == {"a"}  # b belongs to the old generation only
 
 
 def test_resume_an_interrupted_full_pass_without_a_second_reset_begin() -> None:
     first, _ = sync.apply_page(
-        sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [ev("a")], "p2", None, set(), 1
+        sync.start_pass(STREAM, None, FP, Trigger.STARTUP),
+        [ev("a")],
+        "p2",
+        None,
+        sync.Published(),
+        1,
     )
     resumed = sync.start_pass(STREAM, first.checkpoint, FP, Trigger.STARTUP)
     assert resumed.reset is None and resumed.page_token == "p2"
     assert resumed.checkpoint.phase is Phase.FULL
-    result, _ = sync.apply_page(resumed, [ev("b")], None, "s1", {"a"}, 2)
+    result, _ = sync.apply_page(resumed, [ev("b")], None, "s1", pub("a"), 2)
     assert ops(result) == [("CREATED", "b"), ("RESET_END", None)]
     end = result.records[-1]
     assert isinstance(end, ChangeEvent) and end.event_count == 2
@@ -182,7 +199,7 @@ def test_resume_an_interrupted_full_pass_without_a_second_reset_begin() -> None:
 
 def test_query_change_and_operator_request_reset_the_stream() -> None:
     committed = sync.apply_page(
-        sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [], None, "s1", set(), 1
+        sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [], None, "s1", sync.Published(), 1
     )[0].checkpoint
     changed = sync.start_pass(STREAM, committed, "fp-2", Trigger.STARTUP)
     assert changed.reset is ResetReason.QUERY_CHANGED
@@ -203,7 +220,12 @@ def test_rejected_page_token_restarts_the_pass() -> None:
 
 def test_calendar_gone_publishes_an_empty_generation() -> None:
     committed = sync.apply_page(
-        sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [ev("a")], None, "s1", set(), 1
+        sync.start_pass(STREAM, None, FP, Trigger.STARTUP),
+        [ev("a")],
+        None,
+        "s1",
+        sync.Published(),
+        1,
     )[0].checkpoint
     gone = sync.on_calendar_gone(sync.start_pass(STREAM, committed, FP, Trigger.POLL), committed)
     result = sync.calendar_gone_result(gone, 9)
@@ -220,17 +242,42 @@ def test_calendar_gone_publishes_an_empty_generation() -> None:
 def test_a_last_page_without_sync_token_fails_the_stream() -> None:
     with pytest.raises(StreamFailedError):
         sync.apply_page(
-            sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [], None, None, set(), 1
+            sync.start_pass(STREAM, None, FP, Trigger.STARTUP), [], None, None, sync.Published(), 1
         )
+
+
+def test_a_version_already_published_is_not_published_again() -> None:
+    published = sync.Published()
+    first, _ = sync.apply_page(incremental(), [ev("a", etag='"1"')], None, "s2", published, 1)
+    sync.apply_delta(published, first)
+    # The same version again (Google returned it in two passes), then a real change.
+    again, _ = sync.apply_page(
+        incremental("s2"), [ev("a", etag='"1"'), ev("a", etag='"2"')], None, "s3", published, 2
+    )
+    assert ops(again) == [("UPDATED", "a")]
+    assert again.skipped == 1
+    sync.apply_delta(published, again)
+    gone, _ = sync.apply_page(
+        incremental("s3"), [cancelled("a", etag='"3"')], None, "s4", published, 3
+    )
+    sync.apply_delta(published, gone)
+    twice, _ = sync.apply_page(
+        incremental("s4"), [cancelled("a", etag='"3"')], None, "s5", published, 4
+    )
+    assert ops(twice) == []  # the same deletion is not published twice either
+    back, _ = sync.apply_page(incremental("s5"), [ev("a", etag='"4"')], None, "s6", published, 5)
+    assert ops(back) == [("CREATED", "a")]
 
 
 def test_rebuild_published_matches_what_the_pages_did() -> None:
     records = [
-        ("a", Op.CREATED, None),
-        ("b", Op.CREATED, None),
-        ("b", Op.CANCELLED, {"id": "b", "status": "cancelled"}),
-        ("b", None, None),
-        ("s_1", Op.CANCELLED, {"id": "s_1", "status": "cancelled", "recurringEventId": "s"}),
-        (None, Op.RESET_END, None),
+        ("a", Op.CREATED, 1, None),
+        ("b", Op.CREATED, 2, None),
+        ("b", Op.CANCELLED, 3, {"id": "b", "status": "cancelled"}),
+        ("b", None, None, None),
+        ("s_1", Op.CANCELLED, 4, {"id": "s_1", "status": "cancelled", "recurringEventId": "s"}),
+        (None, Op.RESET_END, None, None),
     ]
-    assert sync.rebuild_published(records) == {"a", "s_1"}
+    rebuilt = sync.rebuild_published(records)
+    assert rebuilt.live == {"a": 1, "s_1": 4}
+    assert rebuilt.deleted == {"b": 3}
