@@ -49,7 +49,7 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+            with urllib.request.urlopen(url, timeout=2):
                 return
         except OSError:
             time.sleep(0.2)
@@ -58,9 +58,13 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
 
 def post(url: str, body: dict[str, Any] | None = None) -> Any:
     data = json.dumps(body or {}).encode()
-    req = urllib.request.Request(url, data=data, method="POST",  # noqa: S310 - loopback only
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
         raw = resp.read()
     return json.loads(raw) if raw else None
 
@@ -81,22 +85,30 @@ def write_config(bootstrap: str, emulator_url: str, users: list[str], metrics_po
     accounts = []
     for email in users:
         creds = WORK / f"credentials-{email}.json"
-        creds.write_text(json.dumps({
-            "type": "authorized_user",
-            "client_id": "quickstart",
-            "client_secret": "quickstart-not-a-secret",
-            "refresh_token": f"refresh-{email}",
-        }))
-        accounts.append({
-            "name": email.split("@")[0],
-            "credentials": {"kind": "authorized_user", "path": str(creds)},
-            "calendars": "all",
-        })
+        creds.write_text(
+            json.dumps(
+                {
+                    "type": "authorized_user",
+                    "client_id": "quickstart",
+                    "client_secret": "quickstart-not-a-secret",
+                    "refresh_token": f"refresh-{email}",
+                }
+            )
+        )
+        accounts.append(
+            {
+                "name": email.split("@")[0],
+                "credentials": {"kind": "authorized_user", "path": str(creds)},
+                "calendars": "all",
+            }
+        )
     config = {
         "kafka": {"bootstrap.servers": bootstrap},
         "topics": {"partitions": 3},
-        "google": {"api_endpoint": f"{emulator_url}/calendar/v3/",
-                   "token_uri": f"{emulator_url}/token"},
+        "google": {
+            "api_endpoint": f"{emulator_url}/calendar/v3/",
+            "token_uri": f"{emulator_url}/token",
+        },
         "sync": {"poll_interval_seconds": 2},
         "accounts": accounts,
         "metrics": {"port": metrics_port},
@@ -115,27 +127,43 @@ def demo_changes(emulator_url: str, calendar_id: str) -> None:
     from googleapiclient.discovery import build
 
     creds = Credentials(
-        token=None, refresh_token="refresh-alice@example.com", client_id="quickstart",
-        client_secret="quickstart-not-a-secret", token_uri=f"{emulator_url}/token",
+        token=None,
+        refresh_token="refresh-alice@example.com",
+        client_id="quickstart",
+        client_secret="quickstart-not-a-secret",
+        token_uri=f"{emulator_url}/token",
     )
-    api = build("calendar", "v3", credentials=creds, static_discovery=True,
-                client_options={"api_endpoint": f"{emulator_url}/calendar/v3/"})
+    api = build(
+        "calendar",
+        "v3",
+        credentials=creds,
+        static_discovery=True,
+        client_options={"api_endpoint": f"{emulator_url}/calendar/v3/"},
+    )
     events = api.events()
     say("demo: inserting an event")
-    created = events.insert(calendarId=calendar_id, body={
-        "summary": "Quickstart demo", "start": {"dateTime": "2026-12-01T10:00:00Z"},
-        "end": {"dateTime": "2026-12-01T11:00:00Z"}}).execute()
+    created = events.insert(
+        calendarId=calendar_id,
+        body={
+            "summary": "Quickstart demo",
+            "start": {"dateTime": "2026-12-01T10:00:00Z"},
+            "end": {"dateTime": "2026-12-01T11:00:00Z"},
+        },
+    ).execute()
     time.sleep(4)
     say("demo: updating it")
-    events.patch(calendarId=calendar_id, eventId=created["id"],
-                 body={"summary": "Quickstart demo (moved)"}).execute()
+    events.patch(
+        calendarId=calendar_id, eventId=created["id"], body={"summary": "Quickstart demo (moved)"}
+    ).execute()
     time.sleep(4)
     say("demo: deleting it")
     events.delete(calendarId=calendar_id, eventId=created["id"]).execute()
     time.sleep(4)
     say("demo: invalidating the calendar's sync tokens (Google would answer 410)")
-    post(f"{emulator_url}/emulator/calendars/{urllib.parse.quote(calendar_id, safe='')}"
-         "/invalidate-tokens")
+    post(
+        f"{emulator_url}/emulator/calendars/{urllib.parse.quote(calendar_id, safe='')}"
+        "/invalidate-tokens"
+    )
     time.sleep(6)
 
 
@@ -154,20 +182,35 @@ def main() -> int:
         port = free_port()
         emulator_url = f"http://127.0.0.1:{port}"
         say(f"starting the Google Calendar emulator with sample data on {emulator_url}")
-        procs.append(subprocess.Popen([str(BIN / "gcal-kafka"), "emulator", "--port", str(port),
-                                       "--seed", "sample"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL))
+        procs.append(
+            subprocess.Popen(
+                [str(BIN / "gcal-kafka"), "emulator", "--port", str(port), "--seed", "sample"],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         wait_http(f"{emulator_url}/emulator/state")
         metrics_port = free_port()
-        config = write_config(bootstrap, emulator_url, ["alice@example.com", "bob@example.com"],
-                              metrics_port)
+        config = write_config(
+            bootstrap, emulator_url, ["alice@example.com", "bob@example.com"], metrics_port
+        )
         say(f"starting the connector: gcal-kafka run --config {config.relative_to(ROOT)}")
-        procs.append(subprocess.Popen([str(BIN / "gcal-kafka"), "run", "--config", str(config)],
-                                      cwd=ROOT))
+        procs.append(
+            subprocess.Popen([str(BIN / "gcal-kafka"), "run", "--config", str(config)], cwd=ROOT)
+        )
         wait_http(f"http://127.0.0.1:{metrics_port}/healthz", timeout=60)
         say(f"metrics: http://127.0.0.1:{metrics_port}/metrics — change events follow")
-        tail = subprocess.Popen([str(BIN / "gcal-kafka"), "tail", "--config", str(config),
-                                 "--from-beginning", "--follow"], cwd=ROOT)
+        tail = subprocess.Popen(
+            [
+                str(BIN / "gcal-kafka"),
+                "tail",
+                "--config",
+                str(config),
+                "--from-beginning",
+                "--follow",
+            ],
+            cwd=ROOT,
+        )
         procs.append(tail)
         time.sleep(8)
         demo_changes(emulator_url, "alice@example.com")
