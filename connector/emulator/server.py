@@ -11,6 +11,7 @@ import importlib
 import json
 import logging
 import signal
+import sys
 import threading
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,6 +48,18 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("%s " + format, self.address_string(), *args)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-response (killed, timed out) is not an error here."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("client %s disconnected: %s", client_address, exc)
+            return
+        log.exception("unexpected error serving %s", client_address)
+
+
 class EmulatorServer:
     """An emulator listening on ``host:port``; ``control`` is its thread-safe Python handle."""
 
@@ -62,8 +75,7 @@ class EmulatorServer:
     ) -> None:
         self.emulator = Emulator(dataset=dataset, clock=clock, config=config, seed=seed)
         handler = type("Handler", (_Handler,), {"emulator": self.emulator})
-        self._httpd = ThreadingHTTPServer((host, port), handler)
-        self._httpd.daemon_threads = True
+        self._httpd = _Server((host, port), handler)
         bound_host, bound_port = self._httpd.server_address[:2]
         self.host, self.port = str(bound_host), int(bound_port)
         self.emulator.base_url = self.url
