@@ -298,3 +298,62 @@ def test_broker_restart_while_syncing_loses_and_duplicates_nothing(
     counted = Counter(ops(observed(settings)))
     assert all(n == 1 for n in counted.values()), [k for k, n in counted.items() if n > 1][:5]
     assert counted[("UPDATED", "r00001", 1)] == 1
+
+
+def test_series_split_this_and_following(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    berlin = {"timeZone": "Europe/Berlin"}
+    series = {
+        "id": "weekly1",
+        "summary": "Weekly",
+        "start": {"dateTime": "2026-03-02T10:00:00+01:00", **berlin},
+        "end": {"dateTime": "2026-03-02T11:00:00+01:00", **berlin},
+        "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=10"],
+    }
+    moved_late = "weekly1_20260406T080000Z"  # an exception after the split point
+    emulator.control.seed(dataset({ALICE: [series]}))
+    settings = settings_for(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    api = google(emulator).events()
+    api.patch(calendarId=ALICE, eventId=moved_late, body={"summary": "moved"}).execute()
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), what="the first full sync")
+        first = observed(settings)
+        # "This and following" from 2026-03-23 (section 4.4): trim the master, add a new series.
+        master = api.get(calendarId=ALICE, eventId="weekly1").execute()
+        master["recurrence"] = ["RRULE:FREQ=WEEKLY;UNTIL=20260322T225959Z"]
+        api.update(calendarId=ALICE, eventId="weekly1", body=master).execute()
+        api.insert(
+            calendarId=ALICE,
+            body={
+                "id": "series2",
+                "summary": "Weekly (new room)",
+                "start": {"dateTime": "2026-03-23T10:00:00+01:00", **berlin},
+                "end": {"dateTime": "2026-03-23T11:00:00+01:00", **berlin},
+                "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=7"],
+            },
+        ).execute()
+        wait_for(in_sync(settings, emulator, ALICE), what="the split")
+        later = ops(after(observed(settings), first))
+    assert ("UPDATED", "weekly1", 1) in later
+    assert ("CREATED", "series2", 1) in later
+    # The exception beyond the new UNTIL no longer exists: it comes back cancelled, and since
+    # it is an occurrence (recurringEventId), it is kept as one, never followed by a tombstone.
+    assert ("CANCELLED", moved_late, 1) in later
+    assert ("TOMBSTONE", moved_late, -1) not in later
+
+
+def test_at_least_once_mode_without_transactions(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event(f"a{i:04d}", f"A{i}") for i in range(40)]}))
+    settings = settings_for(
+        kafka_bootstrap, topic_prefix, emulator, tmp_path, delivery={"mode": "at_least_once"}
+    )
+    with RunningConnector(settings):
+        wait_for(resets_done(settings, 1), what="the full sync")
+        google(emulator).events().delete(calendarId=ALICE, eventId="a0003").execute()
+        wait_for(in_sync(settings, emulator, ALICE), what="the deletion")
+    counted = Counter(ops(observed(settings)))
+    assert counted[("CREATED", "a0000", 1)] == 1
+    assert counted[("CANCELLED", "a0003", 1)] == 1
