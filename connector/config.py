@@ -195,6 +195,12 @@ class WebhookSettings(_Model):
     renew_before_seconds: int = Field(
         86400, ge=10, description="Renew a channel this long before it expires."
     )
+    healthy_poll_seconds: float = Field(
+        3600.0,
+        gt=0,
+        description="Safety poll of a stream whose channel is healthy (Google drops some "
+        "notifications); without a working channel, `sync.poll_interval_seconds` applies.",
+    )
 
 
 class LoggingSettings(_Model):

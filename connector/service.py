@@ -20,7 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from connector.adapters.kafka_records import KafkaRecord, RecordEncoder
-from connector.core import backoff, sync
+from connector.channels import ChannelManager
+from connector.core import backoff, push, sync
 from connector.core.budget import RequestBudget, try_acquire_all
 from connector.core.calendar_source import CalendarSource
 from connector.core.records import ChangeEvent, Checkpoint, Phase, ResetReason, Trigger
@@ -96,7 +97,11 @@ class SyncService:
         rng: random.Random | None = None,
         observer: SyncObserver | None = None,
         policy: backoff.BackoffPolicy = backoff.DEFAULT_POLICY,
+        channels: ChannelManager | None = None,
+        healthy_poll_seconds: float = 3600.0,
     ) -> None:
+        self._channels = channels
+        self._healthy_poll = healthy_poll_seconds
         self.runtimes = {rt.spec.ref.stream_id: rt for rt in streams}
         self._sources = sources
         self._publisher = publisher
@@ -184,6 +189,8 @@ class SyncService:
                 next_at = self._clock.monotonic() + self._jitter(poll)
             else:
                 rt.state = "ok"
+                self._maintain_channel(rt)
+                next_at = self._clock.monotonic() + self._jitter(self._poll_seconds(rt))
             self._observer.account_state(spec.account.name, "ok")
         except Exception as exc:  # the top of a worker: logged with the stream id
             result, next_at = self._failed(rt, exc)
@@ -295,6 +302,49 @@ class SyncService:
             if result.done:
                 self._settle(rt, pending)
                 return first_phase
+
+    # -- push channels ---------------------------------------------------------------------
+    def _maintain_channel(self, rt: StreamRuntime) -> None:
+        """Open or renew the stream's push channel; store it in the checkpoint, then stop the
+        one it replaces. Runs on the stream's worker, so the checkpoint has one writer."""
+        channels = self._channels
+        committed = rt.committed
+        if channels is None or committed is None or committed.phase is not Phase.INCREMENTAL:
+            return
+        spec = rt.spec
+        old = committed.channel
+        new = channels.maintain(
+            spec.ref.stream_id,
+            spec.ref.calendar_id,
+            spec.query(None),
+            self._sources[spec.account.name],
+            old,
+            self._clock.now_ms(),
+        )
+        if new is None:
+            return
+        checkpoint = replace(committed, channel=new)
+        try:
+            self._publisher.submit([self._encoder.checkpoint(checkpoint)]).result()
+        except ConnectorError:
+            channels.retire(spec.ref.stream_id, new)  # not stored: do not leave it open
+            raise
+        rt.committed = checkpoint
+        channels.retire(spec.ref.stream_id, old)
+
+    def _poll_seconds(self, rt: StreamRuntime) -> float:
+        """Safety poll: slow while the push channel is healthy, fast when missing or failing,
+        and never later than the channel's renewal time."""
+        fast = rt.spec.options.poll_interval_seconds
+        channels = self._channels
+        channel = rt.committed.channel if rt.committed is not None else None
+        now_ms = self._clock.now_ms()
+        if channels is None or channel is None or channels.is_failing(rt.spec.ref.stream_id):
+            return fast
+        if channel.expiration_ms <= now_ms:
+            return fast
+        renew_ms = push.renewal_due_ms(channel, channels.settings.renew_before_seconds * 1000)
+        return max(1.0, min(max(fast, self._healthy_poll), (renew_ms - now_ms) / 1000))
 
     def _with_window(self, current: sync.Pass) -> sync.Pass:
         """Fix the full pass's ``timeMin`` when it begins, so every page sends the same one."""

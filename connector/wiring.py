@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import FrameType
@@ -23,8 +24,12 @@ from connector.adapters.kafka_publisher import KafkaChangePublisher
 from connector.adapters.kafka_records import RecordEncoder, TopicNames
 from connector.adapters.kafka_state import read_checkpoints, read_published
 from connector.adapters.metrics import HealthServer, PrometheusObserver
+from connector.adapters.webhook import WebhookServer
+from connector.channels import ChannelManager, ChannelSettings, StopRequest
 from connector.config import Settings
 from connector.config_load import redact_kafka_conf
+from connector.core import push
+from connector.core.records import Checkpoint, Trigger
 from connector.core.sync import Published
 from connector.errors import ConnectorError
 from connector.service import StreamRuntime, SyncService
@@ -122,13 +127,111 @@ class Connector:
     publisher: KafkaChangePublisher
     signals: SignalReader
     sources: dict[str, GoogleCalendarSource]
+    channels: ChannelManager | None = None
+    webhook: WebhookServer | None = None
+    observer: PrometheusObserver | None = None
+    _last_gauges: float = 0.0
+
+    def tick(self) -> None:
+        """Called from the main loop: operator signals, and channel gauges every few seconds."""
+        self.signals.poll()
+        now = time.monotonic()
+        if self.channels is None or self.observer is None or now - self._last_gauges < 5:
+            return
+        self._last_gauges = now
+        current = {
+            sid: rt.committed.channel if rt.committed else None
+            for sid, rt in self.service.runtimes.items()
+        }
+        for state, count in self.channels.counts(current, time.time_ns() // 10**6).items():
+            self.observer.channels.labels(state).set(count)
+        expiries = [c.expiration_ms for c in current.values() if c is not None]
+        if expiries:
+            self.observer.next_expiry.set(min(expiries) / 1000)
+
+    def stop_listening(self) -> None:
+        """First step of a shutdown: no more notifications are accepted."""
+        if self.webhook is not None:
+            self.webhook.stop()
+            self.webhook = None
 
     def close(self) -> None:
         """After the loop stopped: release the consumer, the producer and the HTTP sockets."""
+        self.stop_listening()
+        if self.channels is not None:
+            self.channels.drain()
         self.signals.close()
         self.publisher.close()
         for source in self.sources.values():
             source.close()
+
+
+def make_channels(
+    settings: Settings,
+    sources: Mapping[str, GoogleCalendarSource],
+    runtimes: list[StreamRuntime],
+    checkpoints: Mapping[str, Checkpoint],
+    observer: PrometheusObserver | None,
+) -> ChannelManager:
+    """The push-channel registry, loaded from the checkpoints; dropped streams' channels stop."""
+    webhook = settings.webhook
+    secret = webhook.secret.get_secret_value().encode() if webhook.secret else b""
+    accounts = {sid: cp.stream.account for sid, cp in checkpoints.items()}
+    accounts.update({rt.spec.ref.stream_id: rt.spec.account.name for rt in runtimes})
+
+    def stop(request: StopRequest) -> None:
+        stream_id, channel_id, resource_id = request
+        source = sources.get(accounts.get(stream_id or "", ""))
+        if source is None:
+            log.warning(
+                "cannot stop a channel: its account is not configured", extra={"stream": stream_id}
+            )
+            return
+        source.stop_channel(channel_id, resource_id)
+        log.info("push channel stopped", extra={"stream": stream_id})
+
+    def decided(decision: push.Decision) -> None:
+        if observer is not None:
+            observer.notifications.labels(decision.reason).inc()
+        if decision.action is push.Action.REJECT:
+            log.warning(
+                "push notification refused: %s",
+                decision.reason,
+                extra={"stream": decision.stream_id},
+            )
+
+    channels = ChannelManager(
+        ChannelSettings(
+            secret,
+            webhook.public_url or "",
+            webhook.channel_ttl_seconds,
+            webhook.renew_before_seconds,
+        ),
+        stop,
+        on_decision=decided,
+    )
+    live = {rt.spec.ref.stream_id for rt in runtimes}
+    for rt in runtimes:
+        channels.add_stream(rt.spec.ref.stream_id, rt.committed.channel if rt.committed else None)
+    for stream_id, cp in checkpoints.items():
+        if stream_id not in live and cp.channel is not None:
+            channels.retire(stream_id, cp.channel)  # the stream was dropped from the config
+    return channels
+
+
+def start_webhook(
+    settings: Settings, channels: ChannelManager, service: SyncService
+) -> WebhookServer:
+    def handle(headers: Mapping[str, str]) -> push.Decision:
+        decision = channels.on_notification(headers)
+        if decision.action is push.Action.SYNC and decision.stream_id is not None:
+            service.trigger(decision.stream_id, Trigger.PUSH)
+        return decision
+
+    server = WebhookServer(settings.webhook.host, settings.webhook.port, handle)
+    server.start()
+    log.info("webhook listening", extra={"port": server.port})
+    return server
 
 
 def build(settings: Settings, observer: PrometheusObserver | None = None) -> Connector:
@@ -180,6 +283,11 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     ]
     log.info("restored state", extra={"streams": len(runtimes), "checkpoints": len(checkpoints)})
     encoder = RecordEncoder(codec, names, topic_partitions(conf, names.events))
+    channels = (
+        make_channels(settings, sources, runtimes, checkpoints, observer)
+        if settings.webhook.enabled
+        else None
+    )
     service = SyncService(
         streams=runtimes,
         sources=sources,
@@ -190,7 +298,12 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         account_budget=settings.google.requests_per_minute_per_account,
         global_budget=settings.google.requests_per_minute,
         observer=observer,
+        channels=channels,
+        healthy_poll_seconds=settings.webhook.healthy_poll_seconds,
     )
+    webhook = None
+    if channels is not None:
+        webhook = start_webhook(settings, channels, service)
     if observer is not None:
         observer.streams_known(
             [s.ref.stream_id for s in specs], {s.ref.stream_id: s.account.name for s in specs}
@@ -203,7 +316,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         service.request_resync,
         lambda s: s in runtimes_by_id and runtimes_by_id[s].operator_reset,
     )
-    return Connector(settings, service, publisher, signals, sources)
+    return Connector(settings, service, publisher, signals, sources, channels, webhook, observer)
 
 
 def run(settings: Settings) -> int:
@@ -232,13 +345,14 @@ def run(settings: Settings) -> int:
     def handle(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s received: stopping", signal.Signals(signum).name)
         stopped.set()
+        connector.stop_listening()
         connector.service.stop()
 
     previous: Mapping[int, Any] = {
         sig: signal.signal(sig, handle) for sig in (signal.SIGTERM, signal.SIGINT)
     }
     try:
-        connector.service.run(poll=connector.signals.poll)
+        connector.service.run(poll=connector.tick)
     finally:
         connector.close()
         for sig, handler in previous.items():

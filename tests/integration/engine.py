@@ -161,7 +161,7 @@ class RunningConnector:
         self.connector = wiring.build(settings)
         self.service = self.connector.service
         self._thread = threading.Thread(
-            target=self.service.run, kwargs={"poll": self.connector.signals.poll}, daemon=True
+            target=self.service.run, kwargs={"poll": self.connector.tick}, daemon=True
         )
         self._thread.start()
 
