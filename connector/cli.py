@@ -157,6 +157,21 @@ def _tail(args: argparse.Namespace) -> int:
     return tail.run(reader, args)
 
 
+def _materialize(args: argparse.Namespace) -> int:
+    settings = load_or_exit(args.config)
+    from connector import logs, materialize
+
+    logs.configure(settings.logging.level, settings.logging.format)
+    try:
+        return materialize.run(settings, args)
+    except ConfigError as exc:
+        print(f"gcal-kafka: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ConnectorError as exc:
+        print(f"gcal-kafka: materialize failed: {exc}", file=sys.stderr)
+        return 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gcal-kafka",
@@ -194,6 +209,15 @@ def build_parser() -> argparse.ArgumentParser:
     _config_arg(tail_parser)
     tail.add_arguments(tail_parser)
     tail_parser.set_defaults(handler=_tail)
+
+    from connector import materialize
+
+    mat = sub.add_parser(
+        "materialize", help="keep an events table in SQLite or PostgreSQL, exactly once"
+    )
+    _config_arg(mat)
+    materialize.add_arguments(mat)
+    mat.set_defaults(handler=_materialize)
 
     from connector.emulator import server as emulator_server
 
