@@ -344,7 +344,7 @@ class SyncService:
         if channel.expiration_ms <= now_ms:
             return fast
         renew_ms = push.renewal_due_ms(channel, channels.settings.renew_before_seconds * 1000)
-        return max(1.0, min(max(fast, self._healthy_poll), (renew_ms - now_ms) / 1000))
+        return max(1.0, min(self._healthy_poll, (renew_ms - now_ms) / 1000))
 
     def _with_window(self, current: sync.Pass) -> sync.Pass:
         """Fix the full pass's ``timeMin`` when it begins, so every page sends the same one."""

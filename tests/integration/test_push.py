@@ -1,0 +1,217 @@
+"""Push notifications end to end: the emulator POSTs to the connector's webhook over HTTP.
+
+Polls are set to an hour, so anything that arrives quickly arrived by push (or by the safety
+poll where a test makes that short on purpose).
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.config import Settings
+from connector.core import push
+from connector.emulator.server import EmulatorServer
+from tests.integration.engine import (
+    RunningConnector,
+    close_clients,
+    dataset,
+    event,
+    google,
+    in_sync,
+    observed,
+    ops,
+    resets_done,
+    settings_for,
+    wait_for,
+)
+
+pytestmark = pytest.mark.integration
+ALICE = "alice@example.com"
+SECRET = "integration-secret-0123456789"
+STREAM = f"alice/{ALICE}"
+
+
+@pytest.fixture
+def emulator() -> Iterator[EmulatorServer]:
+    server = EmulatorServer(port=0).start()
+    try:
+        yield server
+    finally:
+        close_clients()
+        server.stop()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def push_settings(
+    bootstrap: str, prefix: str, emulator: EmulatorServer, tmp_path: Path, **webhook: Any
+) -> Settings:
+    port = free_port()
+    return settings_for(
+        bootstrap,
+        prefix,
+        emulator,
+        tmp_path,
+        sync={"poll_interval_seconds": 3600},
+        webhook={
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": port,
+            "public_url": f"http://127.0.0.1:{port}/notifications",
+            "secret": SECRET,
+            **webhook,
+        },
+    )
+
+
+def channel_of(running: RunningConnector) -> Any:
+    committed = running.service.runtimes[STREAM].committed
+    return committed.channel if committed is not None else None
+
+
+def post(settings: Settings, headers: dict[str, str]) -> int:
+    request = urllib.request.Request(
+        settings.webhook.public_url or "", data=b"", headers=headers, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def list_calls(emulator: EmulatorServer) -> int:
+    return sum(1 for r in emulator.control.requests() if r.get("route") == "events.list")
+
+
+def test_a_change_arrives_by_push_and_forged_or_replayed_notifications_change_nothing(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("push1", "One")]}))
+    settings = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings) as running:
+        wait_for(lambda: channel_of(running) is not None, what="a push channel")
+        channel = channel_of(running)
+        assert channel.id.startswith("gk-") and channel.resource_id
+        google(emulator).events().patch(
+            calendarId=ALICE, eventId="push1", body={"summary": "pushed"}
+        ).execute()
+        wait_for(in_sync(settings, emulator, ALICE), timeout=20, what="the change, by push")
+        time.sleep(1)
+        before = list_calls(emulator)
+        token = push.channel_token(SECRET.encode(), channel.id)
+        base = {
+            "X-Goog-Channel-ID": channel.id,
+            "X-Goog-Resource-ID": channel.resource_id,
+            "X-Goog-Resource-State": "exists",
+            "X-Goog-Channel-Token": token,
+        }
+        assert (
+            post(
+                settings,
+                {**base, "X-Goog-Message-Number": "999999", "X-Goog-Channel-Token": "forged"},
+            )
+            == 403
+        )
+        assert (
+            post(
+                settings,
+                {**base, "X-Goog-Message-Number": "999999", "X-Goog-Resource-ID": "someone-else"},
+            )
+            == 403
+        )
+        assert post(settings, {**base, "X-Goog-Message-Number": "1"}) == 409  # replayed
+        assert post(settings, {"X-Goog-Channel-ID": channel.id}) == 400
+        time.sleep(2)
+        assert list_calls(emulator) == before  # nothing was synced for them
+    assert Counter(ops(observed(settings)))[("UPDATED", "push1", 1)] == 1
+
+
+def test_dropped_notifications_are_caught_up_by_the_safety_poll(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("drop1", "One")]}))
+    settings = push_settings(
+        kafka_bootstrap, topic_prefix, emulator, tmp_path, healthy_poll_seconds=3
+    )
+    with RunningConnector(settings) as running:
+        wait_for(lambda: channel_of(running) is not None, what="a push channel")
+        emulator.control.set_push(drop_probability=1.0)
+        api = google(emulator).events()
+        for i in range(5):
+            api.insert(calendarId=ALICE, body=event(f"drop{i + 2}", f"Dropped {i}")).execute()
+        wait_for(in_sync(settings, emulator, ALICE), timeout=30, what="the safety poll")
+
+
+def test_channels_are_renewed_before_expiry_without_missing_a_change(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("renew1", "One")]}))
+    settings = push_settings(
+        kafka_bootstrap,
+        topic_prefix,
+        emulator,
+        tmp_path,
+        channel_ttl_seconds=60,
+        renew_before_seconds=56,
+    )
+    with RunningConnector(settings) as running:
+        wait_for(lambda: channel_of(running) is not None, what="a push channel")
+        first = channel_of(running)
+        wait_for(lambda: channel_of(running).id != first.id, timeout=30, what="a renewal")
+        second = channel_of(running)
+        live = {c["id"] for c in emulator.control.state()["push"]["channels"]}
+        wait_for(
+            lambda: first.id not in {c["id"] for c in emulator.control.state()["push"]["channels"]},
+            timeout=15,
+            what="the old channel to be stopped",
+        )
+        assert second.id in live
+        google(emulator).events().patch(
+            calendarId=ALICE, eventId="renew1", body={"summary": "after renewal"}
+        ).execute()
+        wait_for(in_sync(settings, emulator, ALICE), timeout=20, what="the change after renewal")
+
+
+def test_a_restart_keeps_its_channel_and_a_stray_one_is_stopped(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("keep1", "One")]}))
+    settings = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    with RunningConnector(settings) as running:
+        wait_for(lambda: channel_of(running) is not None, what="a push channel")
+        kept = channel_of(running)
+    with RunningConnector(settings) as running:
+        wait_for(resets_done(settings, 1))
+        wait_for(lambda: running.service.runtimes[STREAM].state == "ok", what="a pass")
+        assert channel_of(running).id == kept.id  # restored from the checkpoint, not reopened
+        # A notification signed by us for a channel we no longer track: 404, and it is stopped.
+        stray = push.new_channel_id(STREAM, "stray")
+        code = post(
+            settings,
+            {
+                "X-Goog-Channel-ID": stray,
+                "X-Goog-Resource-ID": "res-stray",
+                "X-Goog-Resource-State": "exists",
+                "X-Goog-Message-Number": "3",
+                "X-Goog-Channel-Token": push.channel_token(SECRET.encode(), stray),
+            },
+        )
+        assert code == 404
+        wait_for(
+            lambda: any(r.get("route") == "channels.stop" for r in emulator.control.requests()),
+            what="the stray stop",
+        )
