@@ -33,6 +33,19 @@ log = logging.getLogger(__name__)
 
 _STREAM_STATES = ("idle", "syncing", "ok", "backoff", "failed", "auth_error", "gone")
 _ACCOUNT_STATES = ("ok", "auth_error")
+_BACKOFF_REASONS = (
+    "rateLimitExceeded",
+    "userRateLimitExceeded",
+    "quotaExceeded",
+    "backendError",
+    "client_budget",
+    "AuthError",
+    "RetriableError",
+    "StreamFailedError",
+)
+_CHANNEL_STATES = ("open", "failed", "expired")
+# X-Goog-Resource-State values, then what the webhook listener refused or did not recognise.
+_NOTIFICATION_STATES = ("sync", "exists", "not_exists", "rejected", "unknown_channel", "other")
 _DURATIONS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
@@ -47,6 +60,7 @@ class PrometheusObserver:
         self._stream_state: dict[str, tuple[str, str]] = {}
         self._account_state: dict[str, str] = {}
         self._last_success: dict[str, float] = {}
+        self._channels: dict[str, tuple[str, int | None]] = {}
         p = "gcal_kafka_"
         self.events = Counter(p + "change_events", "Change events published.", ["op"], registry=r)
         self.tombstones = Counter(p + "tombstones", "Tombstones published.", registry=r)
@@ -144,6 +158,12 @@ class PrometheusObserver:
             self.accounts.labels(state).set(0)
         for result in ("ok", "failed"):
             self.commits.labels(result)
+        for backoff_reason in (*_BACKOFF_REASONS, "other"):
+            self.backoffs.labels(backoff_reason)
+        for state in _CHANNEL_STATES:
+            self.channels.labels(state).set(0)
+        for state in _NOTIFICATION_STATES:
+            self.notifications.labels(state)
         self.up.set(1)
 
     # -- SyncObserver ----------------------------------------------------------------------
@@ -210,6 +230,23 @@ class PrometheusObserver:
         if not ok:
             self.aborts.inc()
 
+    def channel_state(self, stream_id: str, state: str, expiration_ms: int | None) -> None:
+        """A stream's push channel is ``open`` (until ``expiration_ms``), ``failed`` or
+        ``expired``; ``closed`` forgets it (watch stopped or the stream went away)."""
+        with self._lock:
+            if state == "closed":
+                self._channels.pop(stream_id, None)
+            else:
+                self._channels[stream_id] = (state, expiration_ms)
+            for s in _CHANNEL_STATES:
+                self.channels.labels(s).set(sum(1 for st, _ in self._channels.values() if st == s))
+            expiries = [e for st, e in self._channels.values() if st == "open" and e]
+            self.next_expiry.set(min(expiries) / 1000 if expiries else 0)
+
+    def push_notification(self, state: str) -> None:
+        """One notification received by the webhook listener, by resource state or outcome."""
+        self.notifications.labels(state if state in _NOTIFICATION_STATES else "other").inc()
+
     def librdkafka_stats(self, stats_json: str) -> None:
         try:
             stats: dict[str, Any] = json.loads(stats_json)
@@ -225,17 +262,7 @@ class PrometheusObserver:
 
 
 def _bounded_reason(reason: str) -> str:
-    known = {
-        "rateLimitExceeded",
-        "userRateLimitExceeded",
-        "quotaExceeded",
-        "backendError",
-        "client_budget",
-        "AuthError",
-        "RetriableError",
-        "StreamFailedError",
-    }
-    return reason if reason in known else "other"
+    return reason if reason in _BACKOFF_REASONS else "other"
 
 
 class HealthServer:
