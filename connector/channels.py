@@ -112,16 +112,18 @@ class ChannelManager:
     def maintain(
         self,
         stream_id: str,
-        calendar_id: str,
+        calendar_id: str | None,
         query: ListQuery,
         source: CalendarSource,
         current: Channel | None,
         now_ms: int,
     ) -> Channel | None:
-        """Open or renew the stream's channel if due; returns the new channel, else None.
+        """Open or renew a channel if due; returns the new channel, else None.
 
-        The caller stores the new channel in the stream's checkpoint, then calls ``retire``
-        with the old one. A failure marks the stream's push as failing (faster safety polls).
+        ``calendar_id`` None watches the account's calendar list instead of a calendar's
+        events. The caller stores the new channel (a stream's goes in its checkpoint), then
+        calls ``retire`` with the old one. A failure marks the stream's push as failing
+        (faster safety polls).
         """
         renew_ms = self.settings.renew_before_seconds * 1000
         if not push.needs_renewal(current, now_ms, renew_ms):
@@ -130,15 +132,24 @@ class ChannelManager:
         with self._lock:
             # Known before Google answers: its `sync` message may arrive before the response.
             self._known[channel_id] = push.KnownChannel(stream_id, None)
+        token = push.channel_token(self.settings.secret, channel_id)
         try:
-            result = source.watch_events(
-                calendar_id,
-                query,
-                channel_id=channel_id,
-                address=self.settings.address,
-                token=push.channel_token(self.settings.secret, channel_id),
-                ttl_seconds=self.settings.ttl_seconds,
-            )
+            if calendar_id is None:
+                result = source.watch_calendar_list(
+                    channel_id=channel_id,
+                    address=self.settings.address,
+                    token=token,
+                    ttl_seconds=self.settings.ttl_seconds,
+                )
+            else:
+                result = source.watch_events(
+                    calendar_id,
+                    query,
+                    channel_id=channel_id,
+                    address=self.settings.address,
+                    token=token,
+                    ttl_seconds=self.settings.ttl_seconds,
+                )
         except ConnectorError as exc:
             with self._lock:
                 self._known.pop(channel_id, None)

@@ -247,6 +247,12 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1, le=256)] = Field(
         8, description="Worker threads fetching from Google."
     )
+    calendar_list_refresh_seconds: float = Field(
+        900.0,
+        gt=0,
+        description="How often accounts with `calendars: all` re-read their calendar list "
+        "(with push on, a calendarList channel also triggers it).",
+    )
     metrics: MetricsSettings = Field(default_factory=MetricsSettings, description="Metrics.")
     webhook: WebhookSettings = Field(default_factory=WebhookSettings, description="Push.")
     logging: LoggingSettings = Field(default_factory=LoggingSettings, description="Logging.")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from connector.adapters.kafka_records import KafkaRecord, RecordEncoder
+from connector.calendar_lists import CalendarListTask
 from connector.channels import ChannelManager
 from connector.core import backoff, push, sync
 from connector.core.budget import RequestBudget, try_acquire_all
@@ -73,6 +74,7 @@ class StreamRuntime:
     operator_reset: bool = False
     attempts: int = 0
     state: str = "idle"
+    removal_pending: bool = False  # the calendar left the account's list
 
 
 @dataclass
@@ -99,9 +101,13 @@ class SyncService:
         policy: backoff.BackoffPolicy = backoff.DEFAULT_POLICY,
         channels: ChannelManager | None = None,
         healthy_poll_seconds: float = 3600.0,
+        list_tasks: list[CalendarListTask] | None = None,
+        stored: Mapping[str, Checkpoint] | None = None,
     ) -> None:
         self._channels = channels
         self._healthy_poll = healthy_poll_seconds
+        self._list_tasks = {t.id: t for t in list_tasks or []}
+        self._stored = dict(stored or {})  # checkpoints of streams not (yet) configured
         self.runtimes = {rt.spec.ref.stream_id: rt for rt in streams}
         self._sources = sources
         self._publisher = publisher
@@ -115,9 +121,12 @@ class SyncService:
         self._scheduler = Scheduler()
         self._budget_lock = threading.Lock()
         self._global_budget = RequestBudget(global_budget)
+        self._account_limit = account_budget
         self._account_budgets = {
             rt.spec.account.name: RequestBudget(account_budget) for rt in streams
         }
+        for task in list_tasks or []:
+            self._account_budgets.setdefault(task.account.name, RequestBudget(account_budget))
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.on_idle: Callable[[], None] | None = None
@@ -154,6 +163,9 @@ class SyncService:
             self._scheduler.add(
                 rt.spec.ref.stream_id, rt.spec.account.name, now + spread, Trigger.STARTUP
             )
+        for task in self._list_tasks.values():
+            first = 1.0 if self._channels is not None else task.interval_seconds
+            self._scheduler.add(task.id, task.account.name, now + first, Trigger.POLL)
         with ThreadPoolExecutor(self._workers, thread_name_prefix="sync") as pool:
             while not self._stop.is_set():
                 if poll is not None:
@@ -173,7 +185,14 @@ class SyncService:
 
     # -- one stream ------------------------------------------------------------------------
     def _run_stream(self, stream_id: str, trigger: Trigger) -> None:
+        task = self._list_tasks.get(stream_id)
+        if task is not None:
+            self._run_list_task(task)
+            return
         rt = self.runtimes[stream_id]
+        if rt.removal_pending:
+            self._remove(rt)
+            return
         spec = rt.spec
         started = self._clock.monotonic()
         next_at = started + self._jitter(spec.options.poll_interval_seconds)
@@ -302,6 +321,92 @@ class SyncService:
             if result.done:
                 self._settle(rt, pending)
                 return first_phase
+
+    # -- accounts in "all calendars" mode --------------------------------------------------
+    def _run_list_task(self, task: CalendarListTask) -> None:
+        now = self._clock.monotonic()
+        next_at = now + self._jitter(task.interval_seconds)
+        try:
+            self._acquire_budget(task.account.name)
+            account = task.account.name
+            known = {
+                sid
+                for sid, rt in self.runtimes.items()
+                if rt.spec.account.name == account and rt.state != "removed"
+            }
+            taken = {
+                rt.spec.ref.calendar_id: sid
+                for sid, rt in self.runtimes.items()
+                if rt.state != "removed"
+            }
+            added, removed = task.refresh(known, taken)
+            for spec in added:
+                self.add_stream(spec)
+            for stream_id in removed:
+                self.runtimes[stream_id].removal_pending = True
+                self.trigger(stream_id, Trigger.POLL)
+            if self._channels is not None:
+                task.maintain_channel(self._channels, self._clock.now_ms())
+                if task.channel is not None:
+                    renew = push.renewal_due_ms(
+                        task.channel, self._channels.settings.renew_before_seconds * 1000
+                    )
+                    next_at = min(next_at, now + max(1.0, (renew - self._clock.now_ms()) / 1000))
+        except ConnectorError as exc:
+            log.warning(
+                "cannot read the calendar list: %s", exc, extra={"account": task.account.name}
+            )
+            next_at = now + self._jitter(min(task.interval_seconds, 60.0))
+        finally:
+            self._scheduler.finished(task.id, next_at, Trigger.POLL, self._clock.monotonic())
+            self._wake.set()
+
+    def add_stream(self, spec: StreamSpec) -> None:
+        """A calendar joined an account's list: its first pass is a full sync.
+
+        If the stream had a checkpoint (it was synced before), its generations go on from
+        there: the full sync is a new generation, so consumers drop rows of the old ones.
+        """
+        stream_id = spec.ref.stream_id
+        previous = self.runtimes.get(stream_id)  # removed earlier, now back
+        stored = self._stored.pop(stream_id, None) or (previous.committed if previous else None)
+        committed = (
+            replace(stored, phase=Phase.INCREMENTAL, sync_token=None, page_token=None)
+            if stored is not None
+            else None
+        )
+        self.runtimes[stream_id] = StreamRuntime(spec, committed)
+        self._account_budgets.setdefault(spec.account.name, RequestBudget(self._account_limit))
+        if self._channels is not None:
+            self._channels.add_stream(stream_id, None)
+        self._scheduler.add(stream_id, spec.account.name, self._clock.monotonic(), Trigger.STARTUP)
+        self._wake.set()
+
+    def _remove(self, rt: StreamRuntime) -> None:
+        """On the stream's own worker: an empty CALENDAR_GONE generation, channel stopped."""
+        stream_id = rt.spec.ref.stream_id
+        try:
+            if rt.committed is not None and not is_gone(rt.committed):
+                current = sync.Pass(rt.committed, Trigger.POLL)
+                gone = sync.on_calendar_gone(current, rt.committed)
+                self._settle(
+                    rt, self._submit(rt, sync.calendar_gone_result(gone, self._clock.now_ms()))
+                )
+            if self._channels is not None and rt.committed is not None:
+                self._channels.retire(stream_id, rt.committed.channel)
+            rt.state = "removed"
+            self._observer.stream_state(stream_id, rt.spec.account.name, "removed")
+            self._scheduler.remove(stream_id)
+            log.info(
+                "calendar left the account's list: stream removed", extra={"stream": stream_id}
+            )
+        except ConnectorError as exc:
+            log.warning("cannot remove the stream yet: %s", exc, extra={"stream": stream_id})
+            self._scheduler.finished(
+                stream_id, self._clock.monotonic() + 30, Trigger.POLL, self._clock.monotonic()
+            )
+        finally:
+            self._wake.set()
 
     # -- push channels ---------------------------------------------------------------------
     def _maintain_channel(self, rt: StreamRuntime) -> None:

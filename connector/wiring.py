@@ -7,6 +7,7 @@ read back with read_committed, so what is read is final.
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import threading
@@ -25,6 +26,7 @@ from connector.adapters.kafka_records import RecordEncoder, TopicNames
 from connector.adapters.kafka_state import read_checkpoints, read_published
 from connector.adapters.metrics import HealthServer, PrometheusObserver
 from connector.adapters.webhook import WebhookServer
+from connector.calendar_lists import CalendarListTask
 from connector.channels import ChannelManager, ChannelSettings, StopRequest
 from connector.config import Settings
 from connector.config_load import redact_kafka_conf
@@ -172,16 +174,16 @@ def make_channels(
     runtimes: list[StreamRuntime],
     checkpoints: Mapping[str, Checkpoint],
     observer: PrometheusObserver | None,
+    list_tasks: list[CalendarListTask],
 ) -> ChannelManager:
     """The push-channel registry, loaded from the checkpoints; dropped streams' channels stop."""
     webhook = settings.webhook
     secret = webhook.secret.get_secret_value().encode() if webhook.secret else b""
-    accounts = {sid: cp.stream.account for sid, cp in checkpoints.items()}
-    accounts.update({rt.spec.ref.stream_id: rt.spec.account.name for rt in runtimes})
 
     def stop(request: StopRequest) -> None:
         stream_id, channel_id, resource_id = request
-        source = sources.get(accounts.get(stream_id or "", ""))
+        # Stream ids are "<account>/<calendar id>" and account names never contain "/".
+        source = sources.get((stream_id or "").split("/", 1)[0])
         if source is None:
             log.warning(
                 "cannot stop a channel: its account is not configured", extra={"stream": stream_id}
@@ -213,6 +215,8 @@ def make_channels(
     live = {rt.spec.ref.stream_id for rt in runtimes}
     for rt in runtimes:
         channels.add_stream(rt.spec.ref.stream_id, rt.committed.channel if rt.committed else None)
+    for task in list_tasks:
+        channels.add_stream(task.id, None)
     for stream_id, cp in checkpoints.items():
         if stream_id not in live and cp.channel is not None:
             channels.retire(stream_id, cp.channel)  # the stream was dropped from the config
@@ -256,7 +260,8 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     )
     sources: dict[str, GoogleCalendarSource] = {}
     specs: list[StreamSpec] = []
-    for account in accounts_of(settings):
+    accounts = accounts_of(settings)
+    for account in accounts:
         source = google_source(settings, account, on_request)
         sources[account.name] = source
         try:
@@ -283,8 +288,18 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     ]
     log.info("restored state", extra={"streams": len(runtimes), "checkpoints": len(checkpoints)})
     encoder = RecordEncoder(codec, names, topic_partitions(conf, names.events))
+    list_tasks = [
+        CalendarListTask(
+            account,
+            sources[account.name],
+            functools.partial(resolve_streams, settings, account, sources[account.name]),
+            settings.calendar_list_refresh_seconds,
+        )
+        for account in accounts
+        if account.settings.calendars == "all"
+    ]
     channels = (
-        make_channels(settings, sources, runtimes, checkpoints, observer)
+        make_channels(settings, sources, runtimes, checkpoints, observer, list_tasks)
         if settings.webhook.enabled
         else None
     )
@@ -300,6 +315,8 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         observer=observer,
         channels=channels,
         healthy_poll_seconds=settings.webhook.healthy_poll_seconds,
+        list_tasks=list_tasks,
+        stored={sid: cp for sid, cp in checkpoints.items() if sid not in generations},
     )
     webhook = None
     if channels is not None:
