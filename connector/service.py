@@ -208,8 +208,11 @@ class SyncService:
                 next_at = self._clock.monotonic() + self._jitter(poll)
             else:
                 rt.state = "ok"
-                self._maintain_channel(rt)
-                next_at = self._clock.monotonic() + self._jitter(self._poll_seconds(rt))
+                opened = self._maintain_channel(rt)
+                # A change made between the pass and the channel's opening sends no
+                # notification: one more incremental pass right away closes that gap.
+                delay = 0.0 if opened else self._jitter(self._poll_seconds(rt))
+                next_at = self._clock.monotonic() + delay
             self._observer.account_state(spec.account.name, "ok")
         except Exception as exc:  # the top of a worker: logged with the stream id
             result, next_at = self._failed(rt, exc)
@@ -409,13 +412,13 @@ class SyncService:
             self._wake.set()
 
     # -- push channels ---------------------------------------------------------------------
-    def _maintain_channel(self, rt: StreamRuntime) -> None:
+    def _maintain_channel(self, rt: StreamRuntime) -> bool:
         """Open or renew the stream's push channel; store it in the checkpoint, then stop the
         one it replaces. Runs on the stream's worker, so the checkpoint has one writer."""
         channels = self._channels
         committed = rt.committed
         if channels is None or committed is None or committed.phase is not Phase.INCREMENTAL:
-            return
+            return False
         spec = rt.spec
         old = committed.channel
         new = channels.maintain(
@@ -427,7 +430,7 @@ class SyncService:
             self._clock.now_ms(),
         )
         if new is None:
-            return
+            return False
         checkpoint = replace(committed, channel=new)
         try:
             self._publisher.submit([self._encoder.checkpoint(checkpoint)]).result()
@@ -436,6 +439,7 @@ class SyncService:
             raise
         rt.committed = checkpoint
         channels.retire(spec.ref.stream_id, old)
+        return True
 
     def _poll_seconds(self, rt: StreamRuntime) -> float:
         """Safety poll: slow while the push channel is healthy, fast when missing or failing,

@@ -110,6 +110,7 @@ class KafkaChangePublisher:
             self._thread.join(timeout)
         if self._producer is not None:
             self._producer.flush(timeout)
+            self._producer = None  # librdkafka's threads end with the object
 
     @property
     def connected(self) -> bool:

@@ -215,3 +215,50 @@ def test_a_restart_keeps_its_channel_and_a_stray_one_is_stopped(
             lambda: any(r.get("route") == "channels.stop" for r in emulator.control.requests()),
             what="the stray stop",
         )
+
+
+def test_all_calendars_mode_follows_the_calendar_list_by_push(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("mine1", "Mine")]}))
+    settings = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    settings = settings.model_copy(
+        update={
+            "calendar_list_refresh_seconds": 3600.0,
+            "accounts": (settings.accounts[0].model_copy(update={"calendars": "all"}),),
+        }
+    )
+    with RunningConnector(settings) as running:
+        wait_for(resets_done(settings, 1), what="the first calendar's full sync")
+        wait_for(
+            lambda: any(
+                c["kind"] == "calendarList"
+                for c in emulator.control.state()["push"]["channels"]
+            ),
+            what="the calendarList channel",
+        )
+        api = google(emulator)
+        created = api.calendars().insert(body={"summary": "Project X"}).execute()
+        new_id = created["id"]
+        api.events().insert(calendarId=new_id, body=event("proj1", "Kick-off")).execute()
+        new_stream = f"alice/{new_id}"
+        wait_for(
+            lambda: new_stream in running.service.runtimes,
+            timeout=20,
+            what="the new calendar to become a stream",
+        )
+        wait_for(in_sync(settings, emulator, new_id), timeout=20, what="its full sync")
+        api.calendars().delete(calendarId=new_id).execute()
+        wait_for(
+            lambda: running.service.runtimes[new_stream].state in ("removed", "gone"),
+            timeout=20,
+            what="the removed calendar's stream to go",
+        )
+        wait_for(resets_done(settings, 3), what="its empty generation")
+    records = observed(settings)
+    gone = [
+        r.change
+        for r in records
+        if r.calendar_id == new_id and r.change is not None and r.change.op.value == "RESET_BEGIN"
+    ]
+    assert [g.reason.value for g in gone if g.reason] == ["INITIAL", "CALENDAR_GONE"]
