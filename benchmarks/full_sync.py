@@ -76,15 +76,32 @@ def _with_thread_profiles(profiles: list[Any]) -> None:
     """cProfile every thread started from now on (cProfile only sees its own thread)."""
     import cProfile
 
+    # Per-thread CPU time, not wall time: threads waiting for the GIL or for I/O cost nothing.
     def start(_frame: Any, _event: str, _arg: Any) -> None:
-        prof = cProfile.Profile()
+        prof = cProfile.Profile(time.thread_time)
         profiles.append(prof)
         prof.enable()  # replaces this hook for the thread
 
     threading.setprofile(start)
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of this process's live threads, by kind (librdkafka threads are ``rdk:*``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    totals: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = (task / "comm").read_text().strip()
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        kind = "librdkafka" if name.startswith("rdk:") else "python"
+        totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return totals
+
+
 def role_connector(args: argparse.Namespace) -> None:
+    import gc
     import logging
 
     from connector import wiring
@@ -115,6 +132,8 @@ def role_connector(args: argparse.Namespace) -> None:
         metrics={"enabled": False},
         **({"workers": args.workers} if args.workers else {}),
     )
+    if args.gc_threshold:
+        gc.set_threshold(args.gc_threshold)
     profiles: list[Any] = []
     if args.profile:
         _with_thread_profiles(profiles)
@@ -137,6 +156,7 @@ def role_connector(args: argparse.Namespace) -> None:
         time.sleep(0.005)
     finished = time.perf_counter()
     cpu2, _ = _usage()
+    threads = _thread_cpu()
     events = sum(len(rt.published.live) + len(rt.published.deleted) for rt in runtimes)
     service.stop()
     thread.join(60)
@@ -157,6 +177,7 @@ def role_connector(args: argparse.Namespace) -> None:
             "startup_cpu": cpu1 - cpu0,
             "rss_mib": rss,
             "streams": len(runtimes),
+            "threads": threads,
         }
     )
 
@@ -284,6 +305,8 @@ def orchestrate(args: argparse.Namespace) -> None:
         for latency in args.latencies:
             _post(f"{emulator['url']}/emulator/latency", {"routes": {"events.list": latency}})
             extra = {"workers": str(args.workers)} if args.workers else {}
+            if args.gc_threshold:
+                extra["gc_threshold"] = str(args.gc_threshold)
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
                 extra["profile"] = str(Path(args.profile) / f"connector-{latency}ms.prof")
@@ -317,6 +340,8 @@ def orchestrate(args: argparse.Namespace) -> None:
             f"{cpu:.2f}x; connector start-up {connector['startup_seconds']:.2f} s "
             f"(not timed); emulator CPU {emu_c:.1f} s (connector run), {emu_b:.1f} s (baseline)"
         )
+        threads = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(connector["threads"].items()))
+        print(f"  connector CPU by thread kind since start (incl. start-up): {threads}")
 
 
 def main() -> None:
@@ -326,6 +351,7 @@ def main() -> None:
     parser.add_argument("--calendars", type=int, default=10)
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 50])
     parser.add_argument("--workers", type=int, default=0, help="connector workers (0: default)")
+    parser.add_argument("--gc-threshold", type=int, default=0, help="connector gen-0 threshold")
     parser.add_argument("--profile", help="directory (orchestrator) or file (connector role)")
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
