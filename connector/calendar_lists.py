@@ -41,6 +41,7 @@ class CalendarListTask:
     resolve: Callable[[], list[StreamSpec]]
     interval_seconds: float
     channel: Channel | None = None
+    attempts: int = 0
 
     @property
     def id(self) -> str:

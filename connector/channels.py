@@ -71,23 +71,6 @@ class ChannelManager:
         with self._lock:
             return stream_id in self._failing
 
-    def counts(self, channels: Mapping[str, Channel | None], now_ms: int) -> dict[str, int]:
-        """Channels by state (active / expiring / missing / failing) for metrics."""
-        renew_ms = self.settings.renew_before_seconds * 1000
-        result = {"active": 0, "expiring": 0, "missing": 0, "failing": 0}
-        with self._lock:
-            failing = set(self._failing)
-        for stream_id, channel in channels.items():
-            if stream_id in failing:
-                result["failing"] += 1
-            elif channel is None or channel.expiration_ms <= now_ms:
-                result["missing"] += 1
-            elif push.needs_renewal(channel, now_ms, renew_ms):
-                result["expiring"] += 1
-            else:
-                result["active"] += 1
-        return result
-
     # -- webhook side ----------------------------------------------------------------------
     def on_notification(self, headers: Mapping[str, str]) -> push.Decision:
         """Verify one notification; never blocks on I/O."""

@@ -28,6 +28,10 @@ class SyncObserver(Protocol):
 
     def backoff(self, account: str, reason: str, seconds: float) -> None: ...
 
+    def channel_state(self, stream_id: str, state: str, expiration_ms: int | None) -> None: ...
+
+    def push_notification(self, state: str) -> None: ...
+
 
 class NullObserver:
     def pass_finished(
@@ -51,4 +55,10 @@ class NullObserver:
         pass
 
     def backoff(self, account: str, reason: str, seconds: float) -> None:
+        pass
+
+    def channel_state(self, stream_id: str, state: str, expiration_ms: int | None) -> None:
+        pass
+
+    def push_notification(self, state: str) -> None:
         pass

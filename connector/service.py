@@ -356,10 +356,22 @@ class SyncService:
                     )
                     next_at = min(next_at, now + max(1.0, (renew - self._clock.now_ms()) / 1000))
         except ConnectorError as exc:
+            task.attempts += 1
+            decision = backoff.decide(exc, task.attempts, self._rng, self._policy)
+            delay = decision.delay if decision.retry else FAILED_RETRY_SECONDS
             log.warning(
-                "cannot read the calendar list: %s", exc, extra={"account": task.account.name}
+                "cannot read the calendar list, retrying in %.0fs: %s",
+                delay,
+                exc,
+                extra={"account": task.account.name},
             )
-            next_at = now + self._jitter(min(task.interval_seconds, 60.0))
+            if isinstance(exc, AuthError):
+                self._observer.account_state(task.account.name, "auth_error")
+            if decision.account_wide:
+                self._scheduler.pause_account(task.account.name, now + delay)
+            next_at = now + max(delay, 1.0)
+        else:
+            task.attempts = 0
         finally:
             self._scheduler.finished(task.id, next_at, Trigger.POLL, self._clock.monotonic())
             self._wake.set()
@@ -397,6 +409,7 @@ class SyncService:
                 )
             if self._channels is not None and rt.committed is not None:
                 self._channels.retire(stream_id, rt.committed.channel)
+                self._observer.channel_state(stream_id, "closed", None)
             rt.state = "removed"
             self._observer.stream_state(stream_id, rt.spec.account.name, "removed")
             self._scheduler.remove(stream_id)
@@ -430,6 +443,8 @@ class SyncService:
             self._clock.now_ms(),
         )
         if new is None:
+            if channels.is_failing(spec.ref.stream_id):
+                self._observer.channel_state(spec.ref.stream_id, "failed", None)
             return False
         checkpoint = replace(committed, channel=new)
         try:
@@ -439,6 +454,7 @@ class SyncService:
             raise
         rt.committed = checkpoint
         channels.retire(spec.ref.stream_id, old)
+        self._observer.channel_state(spec.ref.stream_id, "open", new.expiration_ms)
         return True
 
     def _poll_seconds(self, rt: StreamRuntime) -> float:

@@ -132,24 +132,10 @@ class Connector:
     channels: ChannelManager | None = None
     webhook: WebhookServer | None = None
     observer: PrometheusObserver | None = None
-    _last_gauges: float = 0.0
 
     def tick(self) -> None:
-        """Called from the main loop: operator signals, and channel gauges every few seconds."""
+        """Called from the main loop: operator signals."""
         self.signals.poll()
-        now = time.monotonic()
-        if self.channels is None or self.observer is None or now - self._last_gauges < 5:
-            return
-        self._last_gauges = now
-        current = {
-            sid: rt.committed.channel if rt.committed else None
-            for sid, rt in self.service.runtimes.items()
-        }
-        for state, count in self.channels.counts(current, time.time_ns() // 10**6).items():
-            self.observer.channels.labels(state).set(count)
-        expiries = [c.expiration_ms for c in current.values() if c is not None]
-        if expiries:
-            self.observer.next_expiry.set(min(expiries) / 1000)
 
     def stop_listening(self) -> None:
         """First step of a shutdown: no more notifications are accepted."""
@@ -192,9 +178,11 @@ def make_channels(
         source.stop_channel(channel_id, resource_id)
         log.info("push channel stopped", extra={"stream": stream_id})
 
+    outcome = {push.Action.REJECT: "rejected", push.Action.STOP: "unknown_channel"}
+
     def decided(decision: push.Decision) -> None:
         if observer is not None:
-            observer.notifications.labels(decision.reason).inc()
+            observer.push_notification(outcome.get(decision.action, decision.reason))
         if decision.action is push.Action.REJECT:
             log.warning(
                 "push notification refused: %s",
@@ -213,8 +201,13 @@ def make_channels(
         on_decision=decided,
     )
     live = {rt.spec.ref.stream_id for rt in runtimes}
+    now_ms = time.time_ns() // 1_000_000
     for rt in runtimes:
-        channels.add_stream(rt.spec.ref.stream_id, rt.committed.channel if rt.committed else None)
+        channel = rt.committed.channel if rt.committed else None
+        channels.add_stream(rt.spec.ref.stream_id, channel)
+        if observer is not None and channel is not None:
+            state = "open" if channel.expiration_ms > now_ms else "expired"
+            observer.channel_state(rt.spec.ref.stream_id, state, channel.expiration_ms)
     for task in list_tasks:
         channels.add_stream(task.id, None)
     for stream_id, cp in checkpoints.items():
@@ -261,15 +254,20 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     sources: dict[str, GoogleCalendarSource] = {}
     specs: list[StreamSpec] = []
     accounts = accounts_of(settings)
+    unresolved: set[str] = set()
     for account in accounts:
         source = google_source(settings, account, on_request)
         sources[account.name] = source
         try:
             specs.extend(resolve_streams(settings, account, source))
         except ConnectorError as exc:
+            # Retried by its calendar-list task, which adds the streams once it works.
+            unresolved.add(account.name)
             log.error(
                 "cannot list the calendars of an account: %s", exc, extra={"account": account.name}
             )
+            if observer is not None:
+                observer.account_state(account.name, "auth_error")
     specs = unique_calendars(specs)
     checkpoints = read_checkpoints(conf, names.checkpoints, codec)
     generations = {
@@ -296,7 +294,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
             settings.calendar_list_refresh_seconds,
         )
         for account in accounts
-        if account.settings.calendars == "all"
+        if account.settings.calendars == "all" or account.name in unresolved
     ]
     channels = (
         make_channels(settings, sources, runtimes, checkpoints, observer, list_tasks)

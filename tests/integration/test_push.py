@@ -6,7 +6,10 @@ poll where a test makes that short on purpose).
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -16,13 +19,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from connector.config import Settings
 from connector.core import push
+from connector.core.records import Trigger
 from connector.emulator.server import EmulatorServer
 from tests.integration.engine import (
     RunningConnector,
     close_clients,
+    credentials_file,
     dataset,
     event,
     google,
@@ -33,6 +39,7 @@ from tests.integration.engine import (
     settings_for,
     wait_for,
 )
+from tests.integration.test_crash_recovery import check_stream
 
 pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
@@ -232,8 +239,7 @@ def test_all_calendars_mode_follows_the_calendar_list_by_push(
         wait_for(resets_done(settings, 1), what="the first calendar's full sync")
         wait_for(
             lambda: any(
-                c["kind"] == "calendarList"
-                for c in emulator.control.state()["push"]["channels"]
+                c["kind"] == "calendarList" for c in emulator.control.state()["push"]["channels"]
             ),
             what="the calendarList channel",
         )
@@ -262,3 +268,90 @@ def test_all_calendars_mode_follows_the_calendar_list_by_push(
         if r.calendar_id == new_id and r.change is not None and r.change.op.value == "RESET_BEGIN"
     ]
     assert [g.reason.value for g in gone if g.reason] == ["INITIAL", "CALENDAR_GONE"]
+
+
+def test_a_revoked_account_does_not_slow_the_others(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    bob = "bob@example.com"
+    data = dataset({ALICE: [event("alic1", "A")]})
+    data["users"].append(dataset({bob: [event("bob11", "B")]}, email=bob)["users"][0])
+    emulator.control.seed(data)
+    settings = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    alice_account = settings.accounts[0].model_copy(update={"calendars": (ALICE,)})
+    bob_account = settings.accounts[0].model_copy(
+        update={
+            "name": "bob",
+            "calendars": (bob,),
+            "credentials": settings.accounts[0].credentials.model_copy(
+                update={"path": credentials_file(tmp_path, bob)}
+            ),
+        }
+    )
+    settings = settings.model_copy(update={"accounts": (alice_account, bob_account)})
+    emulator.control.revoke_user(ALICE)
+    started = time.monotonic()
+    with RunningConnector(settings) as running:
+        wait_for(
+            lambda: running.service.runtimes[f"bob/{bob}"].state == "ok",
+            timeout=20,
+            what="bob's full sync",
+        )
+        google(emulator, bob).events().patch(
+            calendarId=bob, eventId="bob11", body={"summary": "B2"}
+        ).execute()
+        wait_for(in_sync(settings, emulator, bob, bob), timeout=20, what="bob's change by push")
+        assert time.monotonic() - started < 30
+        alice = running.service.runtimes[STREAM]
+        assert alice.state == "auth_error"
+        # Retried slowly, as an account: a long pause, not a tight loop of failing calls.
+        assert running.service._scheduler.paused_until("alice") - time.monotonic() > 300
+    assert not [r for r in observed(settings) if r.calendar_id == ALICE]
+
+
+def test_sigterm_during_a_notification_burst_leaves_a_clean_checkpoint(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event(f"b{i:04d}", f"B{i}") for i in range(50)]}))
+    settings = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    config = tmp_path / "config.yaml"
+    raw = settings.model_dump(mode="json", exclude_none=True)
+    raw["webhook"]["secret"] = SECRET
+    config.write_text(yaml.safe_dump(raw))
+    log = (tmp_path / "connector.log").open("wb")
+    command = [sys.executable, "-m", "connector.cli", "run", "--config", str(config)]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        wait_for(resets_done(settings, 1), what="the first full sync")
+        wait_for(lambda: emulator.control.state()["push"]["channels"], what="a channel")
+        api = google(emulator).events()
+        for i in range(60):
+            api.patch(
+                calendarId=ALICE, eventId=f"b{i % 50:04d}", body={"summary": f"burst {i}"}
+            ).execute()
+            if i == 30:
+                proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
+    with RunningConnector(settings):
+        wait_for(in_sync(settings, emulator, ALICE), timeout=30, what="the rest after restart")
+    check_stream(observed(settings))
+
+
+def test_an_account_that_cannot_resolve_primary_at_start_is_retried_until_it_works(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("late1", "Late")]}))
+    settings = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)  # "primary"
+    emulator.control.revoke_user(ALICE)
+    with RunningConnector(settings) as running:
+        assert STREAM not in running.service.runtimes  # primary could not be resolved
+        emulator.control.restore_user(ALICE)  # the operator fixed the credentials
+        task = running.service._list_tasks["alice/#calendarList"]
+        running.service._scheduler.pause_account("alice", 0)
+        running.service.trigger(task.id, Trigger.POLL)
+        wait_for(lambda: STREAM in running.service.runtimes, timeout=30, what="the retry")
+        wait_for(in_sync(settings, emulator, ALICE), timeout=30, what="its full sync")
