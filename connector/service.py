@@ -1,11 +1,9 @@
 """The loop that drives the sync core through the adapters.
 
 A scheduler hands due streams to a bounded pool of worker threads; a stream is never synced by
-two threads at once. A worker runs one pass: it fetches a page, has the core map it, submits
-the page's records with the checkpoint past it (one Kafka transaction), and fetches the next
-page while that transaction commits. State (the committed checkpoint and the published ids)
-changes only after a commit succeeds, so any failure leaves the stream at its last committed
-checkpoint, which is exactly where a restarted process would resume.
+two threads at once. A worker runs one pass (``connector.passes``), then looks after the
+stream's push channel and schedules its next pass; failures back off per stream or per
+account. Accounts in "all calendars" mode follow their calendar list.
 """
 
 from __future__ import annotations
@@ -13,74 +11,38 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
-from typing import Protocol
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
-from connector.adapters.kafka_records import KafkaRecord, RecordEncoder
+from connector.adapters.kafka_records import RecordEncoder
 from connector.calendar_lists import CalendarListTask
 from connector.channels import ChannelManager
 from connector.core import backoff, push, sync
 from connector.core.budget import RequestBudget, try_acquire_all
 from connector.core.calendar_source import CalendarSource
-from connector.core.records import ChangeEvent, Checkpoint, Phase, ResetReason, Trigger
+from connector.core.records import Checkpoint, Phase, Trigger
 from connector.errors import (
     AuthError,
-    CalendarGoneError,
     ConnectorError,
-    FullSyncRequired,
-    PageTokenRejected,
     RetriableError,
 )
 from connector.observe import NullObserver, SyncObserver
+from connector.passes import (
+    ChangePublisher,
+    Clock,
+    PassRunner,
+    StreamRuntime,
+    SystemClock,
+    is_gone,
+)
 from connector.scheduler import Scheduler
-from connector.streams import StreamSpec, full_sync_time_min
+from connector.streams import StreamSpec
 
 log = logging.getLogger(__name__)
 
 FAILED_RETRY_SECONDS = 1800.0
 GONE_RETRY_SECONDS = 3600.0
-
-
-def is_gone(checkpoint: Checkpoint | None) -> bool:
-    return checkpoint is not None and checkpoint.extra.get("gone") == "true"
-
-
-class ChangePublisher(Protocol):
-    def submit(self, records: list[KafkaRecord]) -> Future[None]: ...
-
-
-class Clock(Protocol):
-    def now_ms(self) -> int: ...
-
-    def monotonic(self) -> float: ...
-
-
-class SystemClock:
-    def now_ms(self) -> int:
-        return time.time_ns() // 1_000_000
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-
-@dataclass
-class StreamRuntime:
-    spec: StreamSpec
-    committed: Checkpoint | None
-    published: sync.Published = field(default_factory=sync.Published)
-    operator_reset: bool = False
-    attempts: int = 0
-    state: str = "idle"
-    removal_pending: bool = False  # the calendar left the account's list
-
-
-@dataclass
-class _Pending:
-    future: Future[None]
-    result: sync.PageResult
 
 
 class SyncService:
@@ -130,6 +92,16 @@ class SyncService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self.on_idle: Callable[[], None] | None = None
+        self._passes = PassRunner(
+            sources=sources,
+            publisher=publisher,
+            encoder=encoder,
+            clock=self._clock,
+            observer=self._observer,
+            tombstones=tombstones,
+            acquire=self._acquire_budget,
+            stopping=self._stop.is_set,
+        )
 
     # -- control ---------------------------------------------------------------------------
     def stop(self) -> None:
@@ -200,7 +172,7 @@ class SyncService:
         phase = rt.committed.phase.value if rt.committed else Phase.FULL.value
         rt.state = "syncing"
         try:
-            phase = self._sync_pass(rt, trigger)
+            phase = self._passes.run(rt, trigger)
             rt.attempts = 0
             if rt.state == "gone":
                 # Probe a vanished calendar rarely; if it answers again it starts over (INITIAL).
@@ -258,72 +230,6 @@ class SyncService:
             self._scheduler.pause_account(account, now + decision.delay)
         self._observer.backoff(account, str(reason), decision.delay)
         return ("retry" if isinstance(exc, RetriableError) else "error"), now + decision.delay
-
-    def _sync_pass(self, rt: StreamRuntime, trigger: Trigger) -> str:
-        spec = rt.spec
-        source = self._sources[spec.account.name]
-        current = sync.start_pass(
-            spec.ref, rt.committed, spec.fingerprint, trigger, operator_reset=rt.operator_reset
-        )
-        current = self._with_window(current)
-        pending: _Pending | None = None
-        first_phase = current.checkpoint.phase.value
-        while True:
-            if self._stop.is_set():
-                self._settle(rt, pending)
-                return first_phase
-            try:
-                self._acquire_budget(spec.account.name)
-                cp = current.checkpoint
-                page = source.list_events(
-                    spec.ref.calendar_id,
-                    spec.query(cp.extra.get("time_min") if cp.phase is Phase.FULL else None),
-                    sync_token=current.sync_token,
-                    page_token=current.page_token,
-                )
-            except FullSyncRequired:
-                self._settle(rt, pending)
-                pending = None
-                if current.sync_token is None:
-                    raise RetriableError("410 on a full pass", status=410) from None
-                current = self._with_window(sync.on_full_sync_required(current))
-                continue
-            except PageTokenRejected:
-                self._settle(rt, pending)
-                pending = None
-                current = self._with_window(sync.on_page_token_rejected(current, rt.committed))
-                continue
-            except CalendarGoneError:
-                self._settle(rt, pending)
-                if is_gone(rt.committed):
-                    rt.state = "gone"  # still gone: its empty generation is already published
-                    return first_phase
-                gone = sync.on_calendar_gone(current, rt.committed)
-                result = sync.calendar_gone_result(gone, self._clock.now_ms())
-                self._settle(rt, self._submit(rt, result))
-                rt.state = "gone"
-                log.warning(
-                    "calendar gone: published an empty generation",
-                    extra={"stream": spec.ref.stream_id},
-                )
-                return first_phase
-            except BaseException:
-                self._settle(rt, pending)
-                raise
-            self._settle(rt, pending)
-            result, current = sync.apply_page(
-                current,
-                page.items,
-                page.next_page_token,
-                page.next_sync_token,
-                rt.published,
-                self._clock.now_ms(),
-                tombstones=self._tombstones,
-            )
-            pending = self._submit(rt, result)
-            if result.done:
-                self._settle(rt, pending)
-                return first_phase
 
     # -- accounts in "all calendars" mode --------------------------------------------------
     def _run_list_task(self, task: CalendarListTask) -> None:
@@ -404,9 +310,8 @@ class SyncService:
             if rt.committed is not None and not is_gone(rt.committed):
                 current = sync.Pass(rt.committed, Trigger.POLL)
                 gone = sync.on_calendar_gone(current, rt.committed)
-                self._settle(
-                    rt, self._submit(rt, sync.calendar_gone_result(gone, self._clock.now_ms()))
-                )
+                result = sync.calendar_gone_result(gone, self._clock.now_ms())
+                self._passes.settle(rt, self._passes.submit(rt, result))
             if self._channels is not None and rt.committed is not None:
                 self._channels.retire(stream_id, rt.committed.channel)
                 self._observer.channel_state(stream_id, "closed", None)
@@ -470,58 +375,6 @@ class SyncService:
             return fast
         renew_ms = push.renewal_due_ms(channel, channels.settings.renew_before_seconds * 1000)
         return max(1.0, min(self._healthy_poll, (renew_ms - now_ms) / 1000))
-
-    def _with_window(self, current: sync.Pass) -> sync.Pass:
-        """Fix the full pass's ``timeMin`` when it begins, so every page sends the same one."""
-        cp = current.checkpoint
-        if current.reset is None or cp.phase is not Phase.FULL:
-            return current
-        spec = self.runtimes[cp.stream.stream_id].spec
-        time_min = full_sync_time_min(spec.options, self._clock.now_ms())
-        extra = {k: v for k, v in cp.extra.items() if k not in ("time_min", "gone")}
-        if time_min is not None:
-            extra["time_min"] = time_min
-        return replace(current, checkpoint=replace(cp, extra=extra))
-
-    def _submit(self, rt: StreamRuntime, result: sync.PageResult) -> _Pending:
-        records = self._encoder.encode(
-            result.records, result.checkpoint, result.checkpoint.generation
-        )
-        return _Pending(self._publisher.submit(records), result)
-
-    def _settle(self, rt: StreamRuntime, pending: _Pending | None) -> None:
-        """Wait for a submitted page; on success, apply it to the stream's state."""
-        if pending is None:
-            return
-        pending.future.result()
-        result = pending.result
-        sync.apply_delta(rt.published, result)
-        rt.committed = result.checkpoint
-        stream_id = rt.spec.ref.stream_id
-        if result.new_generation:
-            reason = next(
-                (
-                    r.reason
-                    for r in result.records
-                    if isinstance(r, ChangeEvent) and r.reason is not None
-                ),
-                ResetReason.INITIAL,
-            )
-            if reason is ResetReason.OPERATOR:
-                rt.operator_reset = False
-            self._observer.reset(stream_id, reason)
-            log.info(
-                "new generation %d (%s)",
-                result.checkpoint.generation,
-                reason.value,
-                extra={"stream": stream_id},
-            )
-        newest = max(
-            (r.source_updated_at_ms or 0 for r in result.records if isinstance(r, ChangeEvent)),
-            default=0,
-        )
-        self._observer.published(stream_id, result.counts(), result.dead_letters)
-        self._observer.checkpoint_committed(stream_id, newest or None)
 
     def _acquire_budget(self, account: str) -> None:
         while True:

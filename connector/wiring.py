@@ -34,7 +34,8 @@ from connector.core import push
 from connector.core.records import Checkpoint, Trigger
 from connector.core.sync import Published
 from connector.errors import ConnectorError
-from connector.service import StreamRuntime, SyncService
+from connector.passes import StreamRuntime
+from connector.service import SyncService
 from connector.signals import SignalReader
 from connector.streams import AccountRef, StreamSpec, accounts_of, resolve_streams
 

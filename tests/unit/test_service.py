@@ -20,7 +20,8 @@ from connector.adapters.kafka_records import (
 from connector.config import AccountSettings, CredentialSettings, SyncOptions
 from connector.core.records import Checkpoint, Phase, StreamRef
 from connector.errors import AuthError, RetriableError
-from connector.service import StreamRuntime, SyncService
+from connector.passes import StreamRuntime
+from connector.service import SyncService
 from connector.streams import AccountRef, StreamSpec, fingerprint
 from tests.fakes import FakeCalendar, FakeCalendarSource, InMemoryPublisher, ManualClock
 
