@@ -295,9 +295,9 @@ def test_operator_resources_use_valid_kubernetes_parts_and_point_at_the_service(
 
 
 def test_prometheus_rule_carries_the_alert_rules_file() -> None:
-    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yaml").read_text())
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "alerts.yml").read_text())
     assert manifests()["PrometheusRule"]["spec"] == {"groups": rules["groups"]}, (
-        "deploy/kubernetes/prometheusrule.yaml must carry deploy/prometheus/alerts.yaml"
+        "deploy/kubernetes/prometheusrule.yaml must carry deploy/prometheus/alerts.yml"
     )
 
 
