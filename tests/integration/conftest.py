@@ -64,3 +64,17 @@ def kafka_bootstrap(kafka_broker: Any) -> str:
 def topic_prefix() -> str:
     """A prefix unique to this test, e.g. ``t-1a2b3c4d.``, for every topic and id it creates."""
     return f"t-{uuid.uuid4().hex[:8]}."
+
+
+@pytest.fixture
+def emulator() -> Iterator[Any]:
+    """A fresh, empty Google Calendar emulator over HTTP (seed it with ``.control.seed``)."""
+    from connector.emulator.server import EmulatorServer
+    from tests.integration.engine import close_clients
+
+    server = EmulatorServer(port=0).start()
+    try:
+        yield server
+    finally:
+        close_clients()
+        server.stop()

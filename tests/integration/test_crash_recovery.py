@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,7 +26,6 @@ from connector.consumer import ChangeRecord
 from connector.core.records import Op
 from connector.emulator.server import EmulatorServer
 from tests.integration.engine import (
-    close_clients,
     credentials_file,
     dataset,
     emulator_events,
@@ -43,16 +41,6 @@ from tests.integration.engine import (
 pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
 KILLS = 22
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0).start()
-    try:
-        yield server
-    finally:
-        close_clients()
-        server.stop()
 
 
 class Mutator(threading.Thread):

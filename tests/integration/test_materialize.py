@@ -16,7 +16,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,6 @@ from tests.integration.conftest_pg import (  # noqa: F401 (fixtures, used by nam
 )
 from tests.integration.engine import (
     RunningConnector,
-    close_clients,
     credentials_file,
     dataset,
     emulator_events,
@@ -52,16 +50,6 @@ from tests.integration.engine import (
 pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
 TEAM = "team1@group.calendar.google.com"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0).start()
-    try:
-        yield server
-    finally:
-        close_clients()
-        server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,6 @@ from connector.core.records import Op, ResetReason
 from connector.emulator.server import EmulatorServer
 from tests.integration.engine import (
     RunningConnector,
-    close_clients,
     credentials_file,
     dataset,
     event,
@@ -27,16 +25,6 @@ from tests.integration.engine import (
 
 pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0).start()
-    try:
-        yield server
-    finally:
-        close_clients()
-        server.stop()
 
 
 def config_file(settings: Settings, tmp_path: Path) -> Path:

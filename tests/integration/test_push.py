@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,6 @@ from connector.core.records import Trigger
 from connector.emulator.server import EmulatorServer
 from tests.integration.engine import (
     RunningConnector,
-    close_clients,
     credentials_file,
     dataset,
     event,
@@ -45,16 +43,6 @@ pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
 SECRET = "integration-secret-0123456789"
 STREAM = f"alice/{ALICE}"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0).start()
-    try:
-        yield server
-    finally:
-        close_clients()
-        server.stop()
 
 
 def free_port() -> int:

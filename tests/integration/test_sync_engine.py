@@ -7,7 +7,6 @@ applying the contract's rebuild rule ends with exactly the emulator's calendar.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,16 +35,6 @@ from tests.kafka_helpers import read_topic
 
 pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
-
-
-@pytest.fixture
-def emulator() -> Iterator[EmulatorServer]:
-    server = EmulatorServer(port=0).start()
-    try:
-        yield server
-    finally:
-        close_clients()
-        server.stop()
 
 
 def test_full_pass_over_several_pages_then_incremental_changes(
