@@ -117,6 +117,13 @@ def total(sample: dict[str, float], prefix: str, contains: str = "") -> float:
     return sum(v for k, v in sample.items() if k.startswith(prefix) and contains in k)
 
 
+def open_channels(sample: dict[str, float]) -> float:
+    """Open push channels (the state is ``open``; older builds said ``active``)."""
+    return sum(
+        sample.get(f'gcal_kafka_watch_channels{{state="{s}"}}', 0) for s in ("open", "active")
+    )
+
+
 # -- set-up ----------------------------------------------------------------------------------
 def write_dataset(path: Path, users: int, calendars: int, events: int) -> list[str]:
     from connector.emulator.sample import generate_dataset
@@ -282,7 +289,7 @@ def main() -> None:
         rows["first_sync_cpu"] = cpu_seconds(pid)
         channels = wait(
             "every channel open",
-            lambda: metrics(port).get('gcal_kafka_watch_channels{state="active"}', 0) >= n,
+            lambda: open_channels(metrics(port)) >= n,
             proc,
             args.timeout,
         )

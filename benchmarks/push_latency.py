@@ -298,10 +298,13 @@ def channels_open(port: int, n: int) -> bool:
     if not ready(port):
         return False
     text = http_get(f"http://127.0.0.1:{port}/metrics")[1]
+    opened = 0.0
     for line in text.splitlines():
-        if line.startswith('gcal_kafka_watch_channels{state="active"}'):
-            return float(line.split()[-1]) >= n
-    return False
+        if line.startswith(
+            ('gcal_kafka_watch_channels{state="open"}', 'gcal_kafka_watch_channels{state="active"}')
+        ):
+            opened += float(line.split()[-1])
+    return opened >= n
 
 
 def first_after(times: list[float], t: float) -> float | None:
