@@ -12,7 +12,9 @@ import logging
 import platform
 import threading
 import time
+from collections import Counter as Tally
 from collections.abc import Callable
+from heapq import heapify, heappop, heappush
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -49,18 +51,70 @@ _NOTIFICATION_STATES = ("sync", "exists", "not_exists", "rejected", "unknown_cha
 _DURATIONS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
 
 
+class _Smallest:
+    """The smallest value of a mapping that changes one key at a time, in O(log n) per change:
+    a heap with lazy deletion (an entry counts only while it is still its key's value), compacted
+    once stale entries outnumber live ones. Not locked: the observer calls it under its lock."""
+
+    def __init__(self) -> None:
+        self.current: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def set(self, key: str, value: float) -> None:
+        if self.current.get(key) == value:
+            return
+        self.current[key] = value
+        heappush(self._heap, (value, key))
+        self._tidy()
+
+    def discard(self, key: str) -> None:
+        if self.current.pop(key, None) is not None:
+            self._tidy()
+
+    def smallest(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def _tidy(self) -> None:
+        heap = self._heap
+        if len(heap) > 2 * len(self.current) + 64:
+            heap = self._heap = [(v, k) for k, v in self.current.items()]
+            heapify(heap)
+        while heap and self.current.get(heap[0][1]) != heap[0][0]:
+            heappop(heap)
+
+
+def _move(tally: Tally[str], gauges: dict[str, Gauge], old: str | None, new: str | None) -> None:
+    """One item went from state ``old`` to ``new`` (``None``: not there): adjust both counts."""
+    if old == new:
+        return
+    for state, step in ((old, -1), (new, 1)):
+        if state is not None:
+            tally[state] += step
+            if state in gauges:
+                gauges[state].set(tally[state])
+
+
 class PrometheusObserver:
-    """Implements ``connector.observe.SyncObserver`` and the adapters' callbacks."""
+    """Implements ``connector.observe.SyncObserver`` and the adapters' callbacks.
+
+    Every call costs O(1) or amortized O(log n) in the number of streams and channels: per-state
+    counts are adjusted on each transition, and the oldest last success and the next channel
+    expiry come from heaps (``_Smallest``). All bookkeeping, and the gauges it sets, is under
+    ``_lock``."""
 
     def __init__(self, registry: CollectorRegistry | None = None, stream_labels: bool = False):
         self.registry = registry or CollectorRegistry()
         r = self.registry
         self._stream_labels = stream_labels
         self._lock = threading.Lock()
-        self._stream_state: dict[str, tuple[str, str]] = {}
+        self._stream_state: dict[str, str] = {}
         self._account_state: dict[str, str] = {}
-        self._last_success: dict[str, float] = {}
-        self._channels: dict[str, tuple[str, int | None]] = {}
+        self._channel_state: dict[str, str] = {}
+        self._stream_tally: Tally[str] = Tally()
+        self._account_tally: Tally[str] = Tally()
+        self._channel_tally: Tally[str] = Tally()
+        self._last_success = _Smallest()  # stream id -> Unix seconds of its last ok pass
+        self._open_expiries = _Smallest()  # stream id -> expiration_ms of its open channel
         p = "gcal_kafka_"
         self.events = Counter(p + "change_events", "Change events published.", ["op"], registry=r)
         self.tombstones = Counter(p + "tombstones", "Tombstones published.", registry=r)
@@ -152,16 +206,13 @@ class PrometheusObserver:
             self.events.labels(op.value)
         for reason in ResetReason:
             self.resets.labels(reason.value)
-        for state in _STREAM_STATES:
-            self.streams.labels(state).set(0)
-        for state in _ACCOUNT_STATES:
-            self.accounts.labels(state).set(0)
+        self._stream_gauges = {state: self.streams.labels(state) for state in _STREAM_STATES}
+        self._account_gauges = {state: self.accounts.labels(state) for state in _ACCOUNT_STATES}
         for result in ("ok", "failed"):
             self.commits.labels(result)
         for backoff_reason in (*_BACKOFF_REASONS, "other"):
             self.backoffs.labels(backoff_reason)
-        for state in _CHANNEL_STATES:
-            self.channels.labels(state).set(0)
+        self._channel_gauges = {state: self.channels.labels(state) for state in _CHANNEL_STATES}
         for state in _NOTIFICATION_STATES:
             self.notifications.labels(state)
         self.up.set(1)
@@ -175,8 +226,8 @@ class PrometheusObserver:
         self.pass_seconds.labels(mode).observe(seconds)
         if result == "ok":
             with self._lock:
-                self._last_success[stream_id] = time.time()
-                self.last_success.set(min(self._last_success.values()))
+                self._last_success.set(stream_id, time.time())
+                self.last_success.set(self._last_success.smallest() or 0)
             if self._stream_labels:
                 self.stream_last_success.labels(stream_id).set(time.time())
 
@@ -194,15 +245,17 @@ class PrometheusObserver:
             self.behind.set(max(0.0, time.time() - source_updated_ms / 1000))
 
     def stream_state(self, stream_id: str, account: str, state: str) -> None:
+        """A state outside ``_STREAM_STATES`` (``removed``) takes the stream out of every count."""
         with self._lock:
-            self._stream_state[stream_id] = (account, state)
-            self._recount_streams()
+            old = self._stream_state.get(stream_id)
+            self._stream_state[stream_id] = state
+            _move(self._stream_tally, self._stream_gauges, old, state)
 
     def account_state(self, account: str, state: str) -> None:
         with self._lock:
+            old = self._account_state.get(account)
             self._account_state[account] = state
-            for s in _ACCOUNT_STATES:
-                self.accounts.labels(s).set(sum(1 for v in self._account_state.values() if v == s))
+            _move(self._account_tally, self._account_gauges, old, state)
 
     def backoff(self, account: str, reason: str, seconds: float) -> None:
         self.backoffs.labels(_bounded_reason(reason)).inc()
@@ -210,14 +263,16 @@ class PrometheusObserver:
 
     # -- adapter callbacks -----------------------------------------------------------------
     def streams_known(self, stream_ids: list[str], accounts: dict[str, str]) -> None:
+        """Streams and accounts not seen yet start ``idle`` and ``ok``."""
         with self._lock:
             for stream_id in stream_ids:
-                self._stream_state.setdefault(stream_id, (accounts[stream_id], "idle"))
-            self._recount_streams()
-            for account in set(accounts.values()):
-                self._account_state.setdefault(account, "ok")
-        for account in set(accounts.values()):
-            self.account_state(account, self._account_state[account])
+                if stream_id not in self._stream_state:
+                    self._stream_state[stream_id] = "idle"
+                    _move(self._stream_tally, self._stream_gauges, None, "idle")
+            for account in accounts.values():
+                if account not in self._account_state:
+                    self._account_state[account] = "ok"
+                    _move(self._account_tally, self._account_gauges, None, "ok")
 
     def google_request(self, method: str, status: int, seconds: float) -> None:
         name = method.removeprefix("calendar.")
@@ -235,13 +290,18 @@ class PrometheusObserver:
         ``expired``; ``closed`` forgets it (watch stopped or the stream went away)."""
         with self._lock:
             if state == "closed":
-                self._channels.pop(stream_id, None)
+                old = self._channel_state.pop(stream_id, None)
+                _move(self._channel_tally, self._channel_gauges, old, None)
             else:
-                self._channels[stream_id] = (state, expiration_ms)
-            for s in _CHANNEL_STATES:
-                self.channels.labels(s).set(sum(1 for st, _ in self._channels.values() if st == s))
-            expiries = [e for st, e in self._channels.values() if st == "open" and e]
-            self.next_expiry.set(min(expiries) / 1000 if expiries else 0)
+                old = self._channel_state.get(stream_id)
+                self._channel_state[stream_id] = state
+                _move(self._channel_tally, self._channel_gauges, old, state)
+            if state == "open" and expiration_ms:
+                self._open_expiries.set(stream_id, expiration_ms)
+            else:
+                self._open_expiries.discard(stream_id)
+            earliest = self._open_expiries.smallest()
+            self.next_expiry.set(earliest / 1000 if earliest is not None else 0)
 
     def push_notification(self, state: str) -> None:
         """One notification received by the webhook listener, by resource state or outcome."""
@@ -253,12 +313,6 @@ class PrometheusObserver:
             self.queue.set(float(stats.get("msg_cnt", 0)))
         except (ValueError, TypeError):
             log.debug("unreadable librdkafka statistics")
-
-    def _recount_streams(self) -> None:
-        for s in _STREAM_STATES:
-            self.streams.labels(s).set(
-                sum(1 for _, state in self._stream_state.values() if state == s)
-            )
 
 
 def _bounded_reason(reason: str) -> str:
