@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
 import json
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -59,6 +62,9 @@ def _run(args: argparse.Namespace) -> int:
     from connector import logs, wiring
 
     logs.configure(settings.logging.level, settings.logging.format)
+    # `kill -USR1 <pid>` prints every thread's stack to stderr: for "why is it stuck?".
+    with contextlib.suppress(OSError, ValueError):  # stderr without a file descriptor
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         return wiring.run(settings)
     except ConfigError as exc:

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import time
-import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import ModuleType
 
-from confluent_kafka import Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import Message
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
+
+from connector.adapters import kafka_state
+from connector.errors import RetriableError
 
 ROOT = Path(__file__).resolve().parents[1]
 BROKER_SCRIPT = ROOT / "deploy" / "local" / "kafka" / "broker.py"
@@ -68,47 +69,23 @@ def read_topic(
     isolation_level: str = "read_committed",
     timeout: float = 30.0,
 ) -> list[Message]:
-    """Every record of ``topic`` from the beginning to its current end, partition by partition.
+    """Every record of ``topic`` from the beginning to its end as of the call.
 
     With ``read_committed`` the end is the last stable offset, so records of aborted (or still
-    open) transactions never appear. Reads through ``assign``: no consumer group is joined or
-    committed.
+    open) transactions never appear. The connector's own reader (``kafka_state.read_topic``)
+    does the work; its errors become AssertionErrors naming the topic.
     """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"read-topic-{uuid.uuid4().hex[:8]}",
-            "isolation.level": isolation_level,
-            "enable.auto.commit": False,
-            "enable.partition.eof": True,
-            "auto.offset.reset": "earliest",
-        }
-    )
     try:
-        metadata = consumer.list_topics(topic, timeout=timeout).topics[topic]
-        if metadata.error is not None:
-            raise AssertionError(f"topic {topic}: {metadata.error}")
-        partitions = sorted(metadata.partitions)
-        consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-        at_end: set[int] = set()
-        messages: list[Message] = []
-        deadline = time.monotonic() + timeout
-        while len(at_end) < len(partitions):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{topic}: partitions {at_end} of {partitions} read in time")
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
-            error = message.error()
-            if error is None:
-                messages.append(message)
-            elif error.code() == KafkaError._PARTITION_EOF:
-                at_end.add(int(message.partition() or 0))
-            else:
-                raise AssertionError(f"{topic}: consumer error {error}")
-        return messages
-    finally:
-        consumer.close()
+        return list(
+            kafka_state.read_topic(
+                {"bootstrap.servers": bootstrap},
+                topic,
+                timeout=timeout,
+                isolation_level=isolation_level,
+            )
+        )
+    except RetriableError as exc:
+        raise AssertionError(f"{topic}: {exc}") from None
 
 
 def values(messages: Iterable[Message]) -> list[bytes | None]:

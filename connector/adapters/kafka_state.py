@@ -17,11 +17,14 @@ from typing import Any
 from confluent_kafka import (
     OFFSET_BEGINNING,
     Consumer,
+    IsolationLevel,
     KafkaError,
     KafkaException,
     Message,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported for mypy
 
 from connector.adapters.avro_codec import Codec
 from connector.adapters.kafka_records import (
@@ -37,6 +40,7 @@ from connector.core.sync import Published, rebuild_published
 from connector.errors import RetriableError
 
 log = logging.getLogger(__name__)
+_LATEST = OffsetSpec.latest()  # type: ignore[no-untyped-call]
 
 
 def read_topic(
@@ -45,16 +49,25 @@ def read_topic(
     *,
     timeout: float = 120.0,
     progress: Callable[[int], None] | None = None,
+    isolation_level: str = "read_committed",
 ) -> Iterator[Message]:
-    """Every committed record of ``topic`` from the beginning to its current end."""
+    """Every record of ``topic`` from the beginning to its end as of the call.
+
+    The end is each partition's last stable offset (the high watermark for
+    ``read_uncommitted``), taken once at the start, so a reader finishes even while producers
+    keep committing: waiting for end-of-partition events alone never ends under a steady
+    stream of transactions. The consumer's position moves past transaction markers, so
+    ``position >= end`` is exact.
+    """
+    client_conf = {
+        k: v
+        for k, v in kafka_conf.items()
+        if not k.startswith(("linger", "acks", "compression", "queue.buffering"))
+    }
     conf = {
-        **{
-            k: v
-            for k, v in kafka_conf.items()
-            if not k.startswith(("linger", "acks", "compression"))
-        },
+        **client_conf,
         "group.id": f"gcal-kafka-restore-{uuid.uuid4().hex}",
-        "isolation.level": "read_committed",
+        "isolation.level": isolation_level,
         "enable.auto.commit": False,
         "enable.partition.eof": True,
         "auto.offset.reset": "earliest",
@@ -64,37 +77,56 @@ def read_topic(
         metadata = consumer.list_topics(topic, timeout=30)
         info = metadata.topics.get(topic)
         if info is None or info.error is not None:
-            raise RetriableError(f"topic {topic} is not available")
-        pending: set[int] = set()
-        assignment = []
-        for partition in info.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=30)
-            if high > low:
-                pending.add(partition)
-                assignment.append(TopicPartition(topic, partition, OFFSET_BEGINNING))
+            why = "" if info is None else f" ({info.error.name()})"
+            raise RetriableError(f"topic {topic} is not available{why}")
+        ends = end_offsets(client_conf, topic, list(info.partitions), isolation_level)
+        pending = {p for p, end in ends.items() if end > 0}
         if not pending:
             return
-        consumer.assign(assignment)
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in sorted(pending)])
         deadline = time.monotonic() + timeout
         seen = 0
         while pending:
             if time.monotonic() > deadline:
                 raise RetriableError(f"reading {topic} did not reach its end in {timeout:.0f}s")
-            for msg in consumer.consume(10000, 1.0):
+            for msg in consumer.consume(10000, 0.05):
+                partition = msg.partition() or 0
                 err = msg.error()
                 if err is not None:
                     if err.code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
+                        pending.discard(partition)
                         continue
                     raise RetriableError(f"reading {topic}: {err.str()}", reason=err.name())
-                seen += 1
-                yield msg
+                if partition in pending and (msg.offset() or 0) < ends[partition]:
+                    seen += 1
+                    yield msg
+            for position in consumer.position([TopicPartition(topic, p) for p in pending]):
+                if position.offset >= ends[position.partition]:
+                    pending.discard(position.partition)
             if progress is not None:
                 progress(seen)
     except KafkaException as exc:
         raise RetriableError(f"reading {topic}: {exc}") from None
     finally:
         consumer.close()
+
+
+def end_offsets(
+    client_conf: Mapping[str, Any], topic: str, partitions: list[int], isolation_level: str
+) -> dict[int, int]:
+    """Each partition's end for a reader: the last stable offset for ``read_committed``."""
+    level = (
+        IsolationLevel.READ_COMMITTED
+        if isolation_level == "read_committed"
+        else IsolationLevel.READ_UNCOMMITTED
+    )
+    admin = AdminClient(dict(client_conf))
+    futures = admin.list_offsets(
+        {TopicPartition(topic, p): _LATEST for p in partitions},
+        isolation_level=level,
+        request_timeout=30,
+    )
+    return {tp.partition: future.result().offset for tp, future in futures.items()}
 
 
 def read_checkpoints(
