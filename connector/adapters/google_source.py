@@ -5,9 +5,14 @@ which serves the same REST API. Every call runs with ``num_retries=0``: whether 
 is the core's decision (``connector.core.backoff``), not the client library's. Third-party errors
 are translated in one place, ``connector.adapters.google_errors.to_connector_error``.
 
-Threads: httplib2 objects are not thread-safe, so each thread that calls a source gets its own
-``Http`` and discovery service (``threading.local``). The credentials object is shared; google-auth
-tolerates concurrent refreshes (the worst case is a redundant token request).
+Threads and accounts: httplib2 objects are not thread-safe, so each thread gets its own
+``httplib2.Http`` and discovery service, but those are shared by every account's source
+(``SharedTransport``): with N accounts and W worker threads there are W services and transports,
+not N x W. Nothing account-specific lives in them: each call wraps the thread's ``Http`` in a
+throw-away ``AuthorizedHttp`` for the account's credentials and passes it to
+``request.execute(http=...)``, so a token (or a revoked grant) of one account never reaches another
+account's requests. The credentials object is shared between threads; google-auth tolerates
+concurrent refreshes (the worst case is a redundant token request).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +29,7 @@ import google.auth.credentials
 import google.auth.exceptions
 import google_auth_httplib2
 import httplib2
+from google.api_core import universe
 from googleapiclient.discovery import build
 from googleapiclient.errors import HttpError
 
@@ -53,12 +60,101 @@ class RequestRecord:
 HttpFactory = Callable[[], Any]
 
 
+class SharedTransport:
+    """Per thread, one raw ``httplib2.Http`` and one discovery service per API endpoint, shared by
+    every ``GoogleCalendarSource`` that uses this object.
+
+    Neither holds credentials: the service is built over the raw ``Http`` and every request is
+    executed with the calling account's ``AuthorizedHttp`` around this thread's ``Http``. Sources
+    ``acquire`` it when made and ``release`` it when closed (or garbage-collected); the last
+    release closes every thread's connections, and the next use reopens them lazily.
+    """
+
+    def __init__(self, http_factory: HttpFactory | None = None, *, timeout: float = 30.0) -> None:
+        self._timeout = timeout
+        self._http_factory = http_factory or self._default_http
+        self._local = threading.local()
+        self._opened: list[Any] = []
+        # Reentrant: a source's finalizer (release) may run from a garbage collection that starts
+        # while this thread already holds the lock.
+        self._lock = threading.RLock()
+        self._users = 0
+
+    def _default_http(self) -> Any:
+        return httplib2.Http(timeout=self._timeout)
+
+    def http(self) -> Any:
+        """This thread's raw transport (made on first use)."""
+        http = getattr(self._local, "http", None)
+        if http is None:
+            http = self._http_factory()
+            self._local.http = http
+            self._local.services = {}
+            with self._lock:
+                self._opened.append(http)
+        return http
+
+    def service(self, api_endpoint: str | None) -> Any:
+        """This thread's discovery service for ``api_endpoint`` (built on first use, no network:
+        static discovery). Its own ``http`` is the raw, unauthenticated transport: requests must
+        be executed with ``http=`` an ``AuthorizedHttp``."""
+        http = self.http()
+        services: dict[str | None, Any] = self._local.services
+        service = services.get(api_endpoint)
+        if service is None:
+            options = {"api_endpoint": api_endpoint} if api_endpoint else None
+            service = build(
+                "calendar",
+                "v3",
+                http=http,
+                client_options=options,
+                static_discovery=True,
+                cache_discovery=False,
+            )
+            services[api_endpoint] = service
+        return service
+
+    def acquire(self) -> None:
+        with self._lock:
+            self._users += 1
+
+    def release(self) -> None:
+        """One user fewer; the last one closes every thread's connections."""
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            self._users = 0
+            opened, self._opened = self._opened, []
+            self._local = threading.local()
+        for http in opened:
+            close = getattr(http, "close", None)
+            if callable(close):
+                close()
+
+
+_SHARED: dict[float, SharedTransport] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_transport(timeout: float) -> SharedTransport:
+    """The process-wide ``SharedTransport`` for ``timeout`` (the default of every source)."""
+    with _SHARED_LOCK:
+        transport = _SHARED.get(timeout)
+        if transport is None:
+            transport = _SHARED[timeout] = SharedTransport(timeout=timeout)
+        return transport
+
+
 class GoogleCalendarSource:
     """One account's calendars over the Calendar API v3 (Google or the emulator).
 
-    ``http_factory`` returns a raw httplib2-style transport (default ``httplib2.Http(timeout)``);
-    it is wrapped in ``AuthorizedHttp`` that refreshes the credentials once on a 401. Tests pass
-    ``googleapiclient.http.HttpMockSequence`` here.
+    By default every source with the same ``timeout`` shares the process-wide
+    ``shared_transport(timeout)``: one raw ``httplib2.Http(timeout)`` and one discovery service per
+    thread. ``transport`` passes another ``SharedTransport``; ``http_factory`` (a raw
+    httplib2-style transport, e.g. ``googleapiclient.http.HttpMockSequence`` in tests) gives this
+    source a private one. Each call wraps the thread's transport in an ``AuthorizedHttp`` for this
+    account's credentials that refreshes them once on a 401.
     """
 
     def __init__(
@@ -70,62 +166,72 @@ class GoogleCalendarSource:
         timeout: float = 30.0,
         on_request: Callable[[RequestRecord], None] | None = None,
         http_factory: HttpFactory | None = None,
+        transport: SharedTransport | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        if http_factory is not None and transport is not None:
+            raise ValueError("pass http_factory or transport, not both")
+        if transport is None:
+            transport = (
+                SharedTransport(http_factory, timeout=timeout)
+                if http_factory is not None
+                else shared_transport(timeout)
+            )
         self._credentials = credentials
         self._api_endpoint = api_endpoint
         self._quota_user = quota_user
-        self._timeout = timeout
         self._on_request = on_request
-        self._http_factory = http_factory or self._default_http
         self._clock = clock
-        self._local = threading.local()
-        self._opened: list[Any] = []
-        self._opened_lock = threading.Lock()
+        self._transport = transport
+        self._attach_lock = threading.Lock()
+        self._universe_checked = False
+        self._release = self._attach()
 
-    def _default_http(self) -> Any:
-        return httplib2.Http(timeout=self._timeout)
+    @property
+    def transport(self) -> SharedTransport:
+        return self._transport
+
+    def _attach(self) -> weakref.finalize[[], GoogleCalendarSource]:
+        """Count this source as a user of the transport until ``close`` or garbage collection."""
+        self._transport.acquire()
+        return weakref.finalize(self, self._transport.release)
 
     def _service(self) -> Any:
-        """This thread's discovery service (built on first use, no network: static discovery)."""
-        service = getattr(self._local, "service", None)
-        if service is None:
-            http = google_auth_httplib2.AuthorizedHttp(
-                self._credentials,
-                http=self._http_factory(),
-                refresh_status_codes=(401,),
-                max_refresh_attempts=1,
-            )
-            options = {"api_endpoint": self._api_endpoint} if self._api_endpoint else None
-            service = build(
-                "calendar",
-                "v3",
-                http=http,
-                client_options=options,
-                static_discovery=True,
-                cache_discovery=False,
-            )
-            self._local.service = service
-            with self._opened_lock:
-                self._opened.append(http)
+        """This thread's shared discovery service (the source is reattached after ``close``)."""
+        if not self._release.alive:
+            with self._attach_lock:
+                if not self._release.alive:
+                    self._release = self._attach()
+        service = self._transport.service(self._api_endpoint)
+        if not self._universe_checked:
+            # build() checked the credentials' universe when the service carried them; it is
+            # shared now, so check this account's once (UniverseMismatchError, as before).
+            client_universe = getattr(service, "_universe_domain", None)
+            if client_universe:
+                universe.compare_domains(client_universe, self._credentials)
+            self._universe_checked = True
         return service
 
+    def _authorized(self) -> google_auth_httplib2.AuthorizedHttp:
+        """This account's credentials around this thread's shared transport, for one call."""
+        return google_auth_httplib2.AuthorizedHttp(
+            self._credentials,
+            http=self._transport.http(),
+            refresh_status_codes=(401,),
+            max_refresh_attempts=1,
+        )
+
     def close(self) -> None:
-        """Close every thread's HTTP connections (httplib2 keeps sockets open between calls)."""
-        with self._opened_lock:
-            opened, self._opened = self._opened, []
-        for http in opened:
-            close = getattr(http.http, "close", None)
-            if callable(close):
-                close()
-        self._local = threading.local()
+        """Stop using the shared transport; the last source to close closes its connections
+        (httplib2 keeps sockets open between calls). A later call reopens them lazily."""
+        self._release()
 
     def _execute(self, request: Any, ctx: CallContext) -> dict[str, Any]:
         """Run one request with no client-side retries, report it, translate its errors."""
         started = self._clock()
         status = 0
         try:
-            response = request.execute(num_retries=0)
+            response = request.execute(http=self._authorized(), num_retries=0)
             status = 200
         except HttpError as exc:
             status = int(exc.resp.status)

@@ -1,6 +1,7 @@
 """GoogleCalendarSource against Google's own offline transport (HttpMockSequence) and golden bodies.
 
-No sockets: every response comes from tests/data/google/, copied from the API reference.
+No sockets: every response comes from tests/data/google/, copied from the API reference, except in
+the tests marked ``integration`` at the end, which talk to the emulator in-process on loopback.
 """
 
 from __future__ import annotations
@@ -16,11 +17,18 @@ import httplib2
 import pytest
 from google.auth.exceptions import RefreshError
 from google.oauth2.credentials import Credentials
+from googleapiclient.discovery import build
 from googleapiclient.http import HttpMockSequence
 
 from connector.adapters.google_errors import CallContext, to_connector_error
-from connector.adapters.google_source import GoogleCalendarSource, RequestRecord
+from connector.adapters.google_source import (
+    GoogleCalendarSource,
+    RequestRecord,
+    SharedTransport,
+    shared_transport,
+)
 from connector.core.calendar_source import ListQuery
+from connector.emulator.server import EmulatorServer
 from connector.errors import (
     AuthError,
     CalendarGoneError,
@@ -626,3 +634,268 @@ def test_close_closes_the_connections_of_every_thread() -> None:
     assert [m.closed for m in made] == [1, 1]
     source.list_events(CAL, QUERY, sync_token=None, page_token=None)  # reopens lazily
     assert len(made) == 3
+
+
+# --- one transport and one discovery service per thread, shared by every account ------------
+
+
+def api_headers(seq: HttpMockSequence) -> list[tuple[str, str]]:
+    """(authorization, quotaUser) of every Calendar API call, in order."""
+    return [(r[3]["authorization"], query_of(r[0])["quotaUser"][0]) for r in calendar_calls(seq)]
+
+
+def test_accounts_share_the_threads_transport_and_service_but_send_their_own_token() -> None:
+    made: list[HttpMockSequence] = []
+
+    def factory() -> HttpMockSequence:
+        made.append(HttpMockSequence([ok("events_page_1.json")] * 4))
+        return made[-1]
+
+    transport = SharedTransport(factory)
+    alice = GoogleCalendarSource(
+        Credentials(token="token-alice"), quota_user="alice", transport=transport
+    )
+    bob = GoogleCalendarSource(
+        Credentials(token="token-bob"), quota_user="bob", transport=transport
+    )
+    for source in (alice, bob, bob, alice):
+        source.list_events(CAL, QUERY, sync_token=None, page_token=None)
+    assert len(made) == 1
+    assert alice._service() is bob._service() is transport.service(None)
+    assert api_headers(made[0]) == [
+        ("Bearer token-alice", "alice"),
+        ("Bearer token-bob", "bob"),
+        ("Bearer token-bob", "bob"),
+        ("Bearer token-alice", "alice"),
+    ]
+
+    services: list[object] = []
+
+    def other_thread() -> None:
+        alice.list_events(CAL, QUERY, sync_token=None, page_token=None)
+        bob.list_events(CAL, QUERY, sync_token=None, page_token=None)
+        services.extend([alice._service(), bob._service()])
+
+    worker = threading.Thread(target=other_thread)
+    worker.start()
+    worker.join()
+    assert len(made) == 2  # one per thread, not one per account per thread
+    assert services[0] is services[1] and services[0] is not transport.service(None)
+    assert api_headers(made[1]) == [("Bearer token-alice", "alice"), ("Bearer token-bob", "bob")]
+
+
+def _text(body: str | bytes) -> str:
+    return body.decode() if isinstance(body, bytes) else body
+
+
+def test_a_revoked_account_does_not_poison_the_shared_transport() -> None:
+    seq = HttpMockSequence(
+        [
+            err(401, "error_401_auth.json"),  # alice's token is refused ...
+            err(400, "token_invalid_grant.json"),  # ... and her grant was revoked
+            ok("events_page_1.json"),  # bob, on the same Http, right after
+            err(401, "error_401_auth.json"),  # bob's token expired: he refreshes his own
+            ok("token_response.json"),
+            ok("events_page_1.json"),
+        ]
+    )
+    transport = SharedTransport(lambda: seq)
+    alice_creds = Credentials(
+        token="token-alice",
+        refresh_token="alice-refresh",
+        token_uri=TOKEN_URI,
+        client_id="client-id",
+        client_secret="client-secret",
+    )
+    bob_creds = Credentials(
+        token="token-bob",
+        refresh_token="bob-refresh",
+        token_uri=TOKEN_URI,
+        client_id="client-id",
+        client_secret="client-secret",
+    )
+    alice = GoogleCalendarSource(alice_creds, quota_user="alice", transport=transport)
+    bob = GoogleCalendarSource(bob_creds, quota_user="bob", transport=transport)
+    with pytest.raises(AuthError) as info:
+        alice.list_events(CAL, QUERY, sync_token=None, page_token=None)
+    assert info.value.reason == "invalid_grant"
+    assert bob.list_events(CAL, QUERY, sync_token=None, page_token=None).items
+    assert bob.list_events(CAL, QUERY, sync_token=None, page_token=None).items
+    assert api_headers(seq) == [
+        ("Bearer token-alice", "alice"),
+        ("Bearer token-bob", "bob"),
+        ("Bearer token-bob", "bob"),
+        ("Bearer ya29.refreshed-access-token", "bob"),
+    ]
+    refreshes = [parse_qs(_text(r[2]))["refresh_token"] for r in token_calls(seq)]
+    assert refreshes == [["alice-refresh"], ["bob-refresh"]]
+    assert alice_creds.token == "token-alice" and bob_creds.token == "ya29.refreshed-access-token"
+
+
+def test_the_last_source_to_close_closes_the_shared_connections() -> None:
+    made: list[ClosableSequence] = []
+
+    def factory() -> ClosableSequence:
+        made.append(ClosableSequence([ok("events_page_1.json")] * 3))
+        return made[-1]
+
+    transport = SharedTransport(factory)
+    alice = GoogleCalendarSource(Credentials(token="a"), transport=transport)
+    bob = GoogleCalendarSource(Credentials(token="b"), transport=transport)
+    carol = GoogleCalendarSource(Credentials(token="c"), transport=transport)
+    alice.list_events(CAL, QUERY, sync_token=None, page_token=None)
+    alice.close()
+    alice.close()  # idempotent: releases the transport once
+    bob.list_events(CAL, QUERY, sync_token=None, page_token=None)
+    assert [m.closed for m in made] == [0]
+    del carol  # garbage-collected without close: its share is released too
+    bob.close()
+    assert [m.closed for m in made] == [1]
+    alice.list_events(CAL, QUERY, sync_token=None, page_token=None)  # reopens lazily
+    assert [m.closed for m in made] == [1, 0]
+    alice.close()
+    assert [m.closed for m in made] == [1, 1]
+
+
+def test_sources_share_one_process_wide_transport_per_timeout() -> None:
+    a = GoogleCalendarSource(Credentials(token="a"), timeout=12.5)
+    b = GoogleCalendarSource(Credentials(token="b"), timeout=12.5)
+    c = GoogleCalendarSource(Credentials(token="c"), timeout=7.0)
+    try:
+        assert a.transport is b.transport is shared_transport(12.5)
+        assert c.transport is shared_transport(7.0) is not a.transport
+        assert a.transport.http().timeout == 12.5 and c.transport.http().timeout == 7.0
+        assert a.transport.http() is b.transport.http()
+    finally:
+        for source in (a, b, c):
+            source.close()
+
+
+def test_http_factory_and_transport_are_exclusive() -> None:
+    with pytest.raises(ValueError, match="not both"):
+        GoogleCalendarSource(
+            Credentials(token="a"), http_factory=lambda: None, transport=SharedTransport()
+        )
+
+
+# --- the same, on the wire: two emulator accounts on one thread -----------------------------
+
+BOB = "bob@example.com"
+
+
+class RecordingHttp(httplib2.Http):  # type: ignore[misc]
+    """A real ``httplib2.Http`` that remembers the URI and headers of every request it sends."""
+
+    def __init__(self) -> None:
+        super().__init__(timeout=10)
+        self.sent: list[tuple[str, dict[str, str]]] = []
+
+    def request(self, uri: str, method: str = "GET", **kwargs: Any) -> Any:
+        self.sent.append((uri, dict(kwargs.get("headers") or {})))
+        return super().request(uri, method, **kwargs)
+
+
+def two_accounts() -> dict[str, Any]:
+    def user(email: str, event_id: str) -> dict[str, Any]:
+        event = {
+            "id": event_id,
+            "summary": event_id,
+            "start": {"dateTime": "2026-03-10T10:00:00Z"},
+            "end": {"dateTime": "2026-03-10T11:00:00Z"},
+        }
+        calendar = {"id": email, "summary": email, "primary": True, "events": [event]}
+        return {"email": email, "calendars": [calendar]}
+
+    return {"users": [user(CAL, "alicesevent"), user(BOB, "bobsevent")]}
+
+
+def emulator_credentials(server: EmulatorServer, email: str) -> Credentials:
+    return Credentials(
+        token=None,
+        refresh_token=server.control.refresh_token(email),
+        token_uri=server.token_uri,
+        client_id="client-id",
+        client_secret="client-secret",
+    )
+
+
+@pytest.mark.integration
+def test_two_emulator_accounts_share_one_service_and_one_connection_with_their_own_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    builds: list[object] = []
+
+    def counting_build(*args: Any, **kwargs: Any) -> Any:
+        builds.append(build(*args, **kwargs))
+        return builds[-1]
+
+    monkeypatch.setattr("connector.adapters.google_source.build", counting_build)
+    made: list[RecordingHttp] = []
+
+    def factory() -> RecordingHttp:
+        made.append(RecordingHttp())
+        return made[-1]
+
+    transport = SharedTransport(factory)
+    with EmulatorServer(port=0, dataset=two_accounts(), seed=1) as server:
+        alice_creds = emulator_credentials(server, CAL)
+        bob_creds = emulator_credentials(server, BOB)
+        alice, bob = (
+            GoogleCalendarSource(
+                creds, api_endpoint=server.api_endpoint, quota_user=email, transport=transport
+            )
+            for creds, email in ((alice_creds, CAL), (bob_creds, BOB))
+        )
+        try:
+            query = ListQuery()
+            alice_page = alice.list_events("primary", query, sync_token=None, page_token=None)
+            bob_page = bob.list_events("primary", query, sync_token=None, page_token=None)
+            assert [i["id"] for i in alice_page.items] == ["alicesevent"]
+            assert [i["id"] for i in bob_page.items] == ["bobsevent"]
+            assert [c.id for c in bob.list_calendars().items] == [BOB]
+            assert alice.get_calendar("primary").id == CAL
+            assert alice_creds.token and bob_creds.token and alice_creds.token != bob_creds.token
+
+            # One account's grant is revoked: it fails alone, the shared connection stays good.
+            server.control.revoke_user(CAL)
+            with pytest.raises(AuthError):
+                alice.list_events("primary", query, sync_token=None, page_token=None)
+            again = bob.list_events("primary", query, sync_token=None, page_token=None)
+            assert [i["id"] for i in again.items] == ["bobsevent"]
+
+            assert len(made) == 1 and len(builds) == 1
+            assert alice._service() is bob._service() is builds[0]
+            assert list(made[0].connections) == [f"http:{server.host}:{server.port}"]
+        finally:
+            alice.close()
+            bob.close()
+        log = [(r["route"], r["user"], r["status"]) for r in server.control.requests()]
+
+    assert made[0].connections == {}  # the last close closed the shared socket
+    calls = [
+        (query_of(uri)["quotaUser"][0], headers["authorization"])
+        for uri, headers in made[0].sent
+        if "/calendar/v3/" in uri
+    ]
+    alice_bearer, bob_bearer = f"Bearer {alice_creds.token}", f"Bearer {bob_creds.token}"
+    assert calls == [
+        (CAL, alice_bearer),
+        (BOB, bob_bearer),
+        (BOB, bob_bearer),
+        (CAL, alice_bearer),
+        (CAL, alice_bearer),  # revoked: 401, then the refresh fails with invalid_grant
+        (BOB, bob_bearer),
+    ]
+    assert [entry for entry in log if entry[0] != "token"] == [
+        ("events.list", CAL, 200),
+        ("events.list", BOB, 200),
+        ("calendarList.list", BOB, 200),
+        ("calendarList.get", CAL, 200),
+        ("events.list", None, 401),
+        ("events.list", BOB, 200),
+    ]
+    assert [entry for entry in log if entry[0] == "token"] == [
+        ("token", None, 200),
+        ("token", None, 200),
+        ("token", None, 400),
+    ]
