@@ -250,6 +250,9 @@ class PrometheusObserver:
             old = self._stream_state.get(stream_id)
             self._stream_state[stream_id] = state
             _move(self._stream_tally, self._stream_gauges, old, state)
+            if state not in _STREAM_STATES:  # removed: its last success no longer ages
+                self._last_success.discard(stream_id)
+                self.last_success.set(self._last_success.smallest() or 0)
 
     def account_state(self, account: str, state: str) -> None:
         with self._lock:

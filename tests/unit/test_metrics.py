@@ -211,6 +211,20 @@ def test_oldest_last_success_is_the_minimum_over_streams(monkeypatch: Any) -> No
     assert samples(m)[name] == 1020.0
 
 
+def test_a_removed_stream_stops_holding_the_oldest_last_success_back(monkeypatch: Any) -> None:
+    """A calendar that left its account's list must not keep the stale-stream alert firing."""
+    now = [1000.0]
+    monkeypatch.setattr(metrics, "time", SimpleNamespace(time=lambda: now[0]))
+    m = PrometheusObserver()
+    name = ("gcal_kafka_last_successful_sync_timestamp_seconds", ())
+    m.pass_finished("old", "FULL", "STARTUP", "ok", 0.1)
+    now[0] = 2000.0
+    m.pass_finished("live", "FULL", "STARTUP", "ok", 0.1)
+    assert samples(m)[name] == 1000.0
+    m.stream_state("old", "alice", "removed")
+    assert samples(m)[name] == 2000.0
+
+
 def test_counts_match_a_full_recount_over_many_random_transitions(monkeypatch: Any) -> None:
     """The incremental bookkeeping against a recount from scratch (what the observer did before),
     over random transitions on few keys, so the heaps also drop stale entries and compact."""
