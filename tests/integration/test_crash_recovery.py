@@ -9,6 +9,7 @@ emulator's calendar, and the (key, op, generation, version) stream has no duplic
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connector.config import Settings
 from connector.consumer import ChangeRecord
 from connector.core.records import Op
 from connector.emulator.server import EmulatorServer
@@ -81,6 +83,33 @@ def start(config: Path, log: Path) -> subprocess.Popen[bytes]:
             stderr=subprocess.STDOUT,
             env=env,
         )
+
+
+def markers(settings: Settings) -> tuple[int, int] | None:
+    """(RESET_BEGIN count, RESET_END count), or None while a transaction holds readers back."""
+    try:
+        records = observed(settings)
+    except AssertionError:  # the reader did not reach the end: a transaction is still open
+        return None
+    ends = sum(1 for r in records if r.change is not None and r.change.op is Op.RESET_END)
+    return begins(records), ends
+
+
+def incremental_now(settings: Settings, seen: list[tuple[int, int]]) -> bool:
+    counts = markers(settings)
+    if counts is None or counts[0] == 0 or counts[0] != counts[1]:
+        return False
+    seen.append(counts)
+    return True
+
+
+def new_generation_begun(settings: Settings, before: int) -> bool:
+    counts = markers(settings)
+    return counts is not None and counts[0] > before
+
+
+def begins(records: list[ChangeRecord]) -> int:
+    return sum(1 for r in records if r.change is not None and r.change.op is Op.RESET_BEGIN)
 
 
 def check_stream(records: list[ChangeRecord]) -> None:
@@ -148,9 +177,24 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
         for kill in range(KILLS):
             proc = start(config, log)
             if kill % 4 == 1:
-                time.sleep(1.5)  # let it restore its state and reach an incremental pass
-                emulator.control.invalidate_tokens(ALICE)  # 410: the next pass is a full one
-            time.sleep(rng.uniform(0.5, 3.0))
+                # A 410 in an incremental pass, then a kill inside the full pass it starts:
+                # wait until no full pass is under way (a 410 only hits a pass that uses a
+                # sync token), invalidate, wait for the new generation's RESET_BEGIN, kill.
+                seen: list[tuple[int, int]] = []
+                wait_for(
+                    functools.partial(incremental_now, settings, seen),
+                    timeout=120,
+                    what="the restarted connector to be incremental",
+                )
+                emulator.control.invalidate_tokens(ALICE)
+                wait_for(
+                    functools.partial(new_generation_begun, settings, seen[-1][0]),
+                    timeout=120,
+                    what="the full pass after the 410",
+                )
+                time.sleep(rng.uniform(0.0, 1.0))
+            else:
+                time.sleep(rng.uniform(0.5, 3.0))
             proc.send_signal(signal.SIGKILL)
             proc.wait(30)
     finally:
@@ -174,5 +218,4 @@ def test_sigkill_at_random_moments_loses_nothing_and_duplicates_nothing(
     assert rebuilt(records).live(ALICE) == emulator_events(emulator, ALICE)
     check_stream(records)
     assert mutator.count > 50
-    begins = sum(1 for r in records if r.change is not None and r.change.op is Op.RESET_BEGIN)
-    assert begins >= 3, "the kills should have spread over several full passes"
+    assert begins(records) >= 6, "the kills should have spread over several full passes"
