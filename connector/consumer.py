@@ -20,6 +20,7 @@ from typing import Any, Protocol
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connector.adapters.avro_codec import Codec
+from connector.adapters.kafka_admin import client_conf
 from connector.core.records import ChangeEvent, Op
 from connector.errors import RetriableError
 
@@ -101,11 +102,7 @@ class ChangeReader:
         from_beginning: bool = True,
     ) -> None:
         conf = {
-            **{
-                k: v
-                for k, v in kafka_conf.items()
-                if not k.startswith(("linger", "acks", "compression", "queue.buffering"))
-            },
+            **client_conf(kafka_conf),
             "group.id": group_id or f"gcal-kafka-reader-{uuid.uuid4().hex}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
@@ -119,34 +116,7 @@ class ChangeReader:
 
     def poll(self, timeout: float = 1.0, max_records: int = 1000) -> list[ChangeRecord]:
         """Records available now (possibly none); raises RetriableError on consumer errors."""
-        out: list[ChangeRecord] = []
-        try:
-            messages = self._consumer.consume(max_records, timeout)
-        except KafkaException as exc:
-            raise RetriableError(f"consume: {exc}") from None
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise RetriableError(f"consume: {err.str()}", reason=err.name())
-            out.append(
-                self.decode(
-                    msg.topic() or self._topic,
-                    msg.partition() or 0,
-                    msg.offset() or 0,
-                    msg.key(),
-                    msg.value(),
-                )
-            )
-        return out
-
-    def decode(
-        self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None
-    ) -> ChangeRecord:
-        calendar_id, event_id = self._codec.decode_key(key or b"")
-        change = None if value is None else self._codec.decode_change(value)
-        return ChangeRecord(topic, partition, offset, calendar_id, event_id, change)
+        return consume_changes(self._consumer, self._codec, self._topic, timeout, max_records)
 
     def records(self, idle_timeout: float = 2.0) -> Iterator[ChangeRecord]:
         """Every record available until nothing new arrives for ``idle_timeout`` seconds."""
@@ -164,3 +134,35 @@ class ChangeReader:
 
     def close(self) -> None:
         self._consumer.close()
+
+
+def consume_changes(
+    consumer: Consumer, codec: Codec, topic: str, timeout: float, max_records: int
+) -> list[ChangeRecord]:
+    """Decode what ``consumer`` has now (end-of-partition events skipped); RetriableError on
+    consumer errors. Shared by ``ChangeReader`` and the materializer's reader."""
+    try:
+        messages = consumer.consume(max_records, timeout)
+    except KafkaException as exc:
+        raise RetriableError(f"consume: {exc}") from None
+    out: list[ChangeRecord] = []
+    for msg in messages:
+        err = msg.error()
+        if err is not None:
+            if err.code() == KafkaError._PARTITION_EOF:
+                continue
+            raise RetriableError(f"consume: {err.str()}", reason=err.name())
+        calendar_id, event_id = codec.decode_key(msg.key() or b"")
+        value = msg.value()
+        change = None if value is None else codec.decode_change(value)
+        out.append(
+            ChangeRecord(
+                msg.topic() or topic,
+                msg.partition() or 0,
+                msg.offset() or 0,
+                calendar_id,
+                event_id,
+                change,
+            )
+        )
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer
 
+from connector.adapters.kafka_admin import client_conf
 from connector.errors import RetriableError
 
 log = logging.getLogger(__name__)
@@ -47,11 +48,7 @@ class SignalReader:
         is_pending: Callable[[str], bool],
     ) -> None:
         conf = {
-            **{
-                k: v
-                for k, v in kafka_conf.items()
-                if not k.startswith(("linger", "acks", "compression", "queue.buffering"))
-            },
+            **client_conf(kafka_conf),
             "group.id": group_id,
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",

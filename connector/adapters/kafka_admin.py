@@ -30,13 +30,14 @@ class TopicSpec:
     must_be_compacted: bool = False
 
 
-def _admin_conf(kafka_conf: Mapping[str, Any]) -> dict[str, Any]:
+def client_conf(kafka_conf: Mapping[str, Any]) -> dict[str, Any]:
+    """The user's ``kafka:`` settings without the producer-only ones: for consumers and admins."""
     producer_only = ("linger", "acks", "compression", "queue.buffering", "enable.idempotence")
     return {k: v for k, v in kafka_conf.items() if not k.startswith(producer_only)}
 
 
 def topic_partitions(kafka_conf: Mapping[str, Any], topic: str, timeout: float = 30.0) -> int:
-    admin = AdminClient(_admin_conf(kafka_conf))
+    admin = AdminClient(client_conf(kafka_conf))
     metadata = admin.list_topics(topic, timeout=timeout)
     info = metadata.topics.get(topic)
     if info is None or info.error is not None:
@@ -52,7 +53,7 @@ def ensure_topics(
     timeout: float = 30.0,
 ) -> None:
     """Create missing topics; refuse (ConfigError, exit 2) a checkpoint topic not compacted."""
-    admin = AdminClient(_admin_conf(kafka_conf))
+    admin = AdminClient(client_conf(kafka_conf))
     try:
         existing = set(admin.list_topics(timeout=timeout).topics)
     except KafkaException as exc:

@@ -27,6 +27,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # not re-exported for mypy
 
 from connector.adapters.avro_codec import Codec
+from connector.adapters.kafka_admin import client_conf
 from connector.adapters.kafka_records import (
     HEADER_GENERATION,
     HEADER_OP,
@@ -59,13 +60,8 @@ def read_topic(
     stream of transactions. The consumer's position moves past transaction markers, so
     ``position >= end`` is exact.
     """
-    client_conf = {
-        k: v
-        for k, v in kafka_conf.items()
-        if not k.startswith(("linger", "acks", "compression", "queue.buffering"))
-    }
     conf = {
-        **client_conf,
+        **client_conf(kafka_conf),
         "group.id": f"gcal-kafka-restore-{uuid.uuid4().hex}",
         "isolation.level": isolation_level,
         "enable.auto.commit": False,
@@ -79,7 +75,7 @@ def read_topic(
         if info is None or info.error is not None:
             why = "" if info is None else f" ({info.error.name()})"
             raise RetriableError(f"topic {topic} is not available{why}")
-        ends = end_offsets(client_conf, topic, list(info.partitions), isolation_level)
+        ends = end_offsets(kafka_conf, topic, list(info.partitions), isolation_level)
         pending = {p for p, end in ends.items() if end > 0}
         if not pending:
             return
@@ -112,7 +108,7 @@ def read_topic(
 
 
 def end_offsets(
-    client_conf: Mapping[str, Any], topic: str, partitions: list[int], isolation_level: str
+    kafka_conf: Mapping[str, Any], topic: str, partitions: list[int], isolation_level: str
 ) -> dict[int, int]:
     """Each partition's end for a reader: the last stable offset for ``read_committed``."""
     level = (
@@ -120,7 +116,7 @@ def end_offsets(
         if isolation_level == "read_committed"
         else IsolationLevel.READ_UNCOMMITTED
     )
-    admin = AdminClient(dict(client_conf))
+    admin = AdminClient(client_conf(kafka_conf))
     futures = admin.list_offsets(
         {TopicPartition(topic, p): _LATEST for p in partitions},
         isolation_level=level,

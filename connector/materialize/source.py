@@ -12,10 +12,11 @@ import uuid
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from connector.adapters.avro_codec import Codec
-from connector.consumer import ChangeRecord
+from connector.adapters.kafka_admin import client_conf
+from connector.consumer import ChangeRecord, consume_changes
 from connector.errors import RetriableError
 
 
@@ -34,11 +35,7 @@ class AssignedChangeReader:
         self.topic = topic
         self._codec = codec
         self._conf = {
-            **{
-                k: v
-                for k, v in kafka_conf.items()
-                if not k.startswith(("linger", "acks", "compression", "queue.buffering"))
-            },
+            **client_conf(kafka_conf),
             "group.id": f"gcal-kafka-materialize-{uuid.uuid4().hex}",
             "isolation.level": "read_committed",
             "enable.auto.commit": False,
@@ -67,31 +64,7 @@ class AssignedChangeReader:
     def poll(self, timeout: float, max_records: int) -> list[ChangeRecord]:
         if self._consumer is None:
             return []
-        try:
-            messages = self._consumer.consume(max_records, timeout)
-        except KafkaException as exc:
-            raise RetriableError(f"consume: {exc}") from None
-        out: list[ChangeRecord] = []
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                raise RetriableError(f"consume: {err.str()}", reason=err.name())
-            calendar_id, event_id = self._codec.decode_key(msg.key() or b"")
-            value = msg.value()
-            change = None if value is None else self._codec.decode_change(value)
-            out.append(
-                ChangeRecord(
-                    msg.topic() or self.topic,
-                    msg.partition() or 0,
-                    msg.offset() or 0,
-                    calendar_id,
-                    event_id,
-                    change,
-                )
-            )
-        return out
+        return consume_changes(self._consumer, self._codec, self.topic, timeout, max_records)
 
     def close(self) -> None:
         if self._consumer is not None:
