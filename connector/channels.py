@@ -5,9 +5,10 @@ the sync workers (which open and renew a stream's channel after its pass, so a s
 and checkpoint change only on the thread that owns the stream). Stopping channels is an API
 call, so it is queued and done by a background thread, never inside a webhook request.
 
-Google offers no way to list channels, so each stream's channel is kept in its checkpoint;
-at start-up the registry is loaded from the checkpoints, and a stream whose channel is missing
-or about to expire gets a new one (new id), after which the old one is stopped.
+Google offers no way to list channels, so each stream's channel is kept in its checkpoint
+(and each account's calendarList channel in a checkpoint-topic record of its own, see
+``connector.calendar_lists``); at start-up the registry is loaded from them, and a stream whose
+channel is missing or about to expire gets a new one (new id), after which the old one is stopped.
 """
 
 from __future__ import annotations

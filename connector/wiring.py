@@ -27,7 +27,7 @@ from connector.adapters.kafka_records import RecordEncoder, TopicNames
 from connector.adapters.kafka_state import read_checkpoints, read_published
 from connector.adapters.metrics import HealthServer, PrometheusObserver
 from connector.adapters.webhook import WebhookServer
-from connector.calendar_lists import CalendarListTask
+from connector.calendar_lists import CalendarListTask, ChannelStore, restore_channels, split_stored
 from connector.channels import ChannelManager, ChannelSettings, StopRequest
 from connector.config import Settings
 from connector.config_load import redact_kafka_conf
@@ -271,7 +271,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
             if observer is not None:
                 observer.account_state(account.name, "auth_error")
     specs = unique_calendars(specs)
-    checkpoints = read_checkpoints(conf, names.checkpoints, codec)
+    checkpoints, list_channels = split_stored(read_checkpoints(conf, names.checkpoints, codec))
     generations = {
         s.ref.stream_id: checkpoints[s.ref.stream_id].generation
         for s in specs
@@ -288,12 +288,14 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     ]
     log.info("restored state", extra={"streams": len(runtimes), "checkpoints": len(checkpoints)})
     encoder = RecordEncoder(codec, names, topic_partitions(conf, names.events))
+    list_store = ChannelStore(publisher, encoder)
     list_tasks = [
         CalendarListTask(
             account,
             sources[account.name],
             functools.partial(resolve_streams, settings, account, sources[account.name]),
             settings.calendar_list_refresh_seconds,
+            store=list_store,
         )
         for account in accounts
         if account.settings.calendars == "all" or account.name in unresolved
@@ -303,6 +305,8 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         if settings.webhook.enabled
         else None
     )
+    if channels is not None:  # without push, stored calendarList channels are left as they are
+        restore_channels(list_tasks, list_channels, channels, list_store)
     service = SyncService(
         streams=runtimes,
         sources=sources,

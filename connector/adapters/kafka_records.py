@@ -83,6 +83,11 @@ class RecordEncoder:
             [(HEADER_STREAM, stream_id.encode())],
         )
 
+    def checkpoint_tombstone(self, stream_id: str) -> KafkaRecord:
+        """A null value for ``stream_id`` on the checkpoint topic: its record is dropped."""
+        key = stream_id.encode()
+        return KafkaRecord(self._topics.checkpoints, -1, key, None, [(HEADER_STREAM, key)])
+
     def _change(self, event: ChangeEvent) -> KafkaRecord:
         calendar_id = event.stream.calendar_id
         headers: Headers = [

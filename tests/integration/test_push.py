@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from connector import wiring
+from connector.adapters.kafka_state import read_checkpoints
 from connector.config import Settings
 from connector.core import push
 from connector.core.records import Trigger
@@ -43,6 +45,7 @@ pytestmark = pytest.mark.integration
 ALICE = "alice@example.com"
 SECRET = "integration-secret-0123456789"
 STREAM = f"alice/{ALICE}"
+LIST_TASK = "alice/#calendarList"
 
 
 def free_port() -> int:
@@ -343,3 +346,104 @@ def test_an_account_that_cannot_resolve_primary_at_start_is_retried_until_it_wor
         running.service.trigger(task.id, Trigger.POLL)
         wait_for(lambda: STREAM in running.service.runtimes, timeout=30, what="the retry")
         wait_for(in_sync(settings, emulator, ALICE), timeout=30, what="its full sync")
+
+
+def all_calendars(settings: Settings, **webhook: Any) -> Settings:
+    """The same connector (same webhook port) following alice's calendar list."""
+    return settings.model_copy(
+        update={
+            "calendar_list_refresh_seconds": 3600.0,
+            "accounts": (settings.accounts[0].model_copy(update={"calendars": "all"}),),
+            "webhook": settings.webhook.model_copy(update=webhook),
+        }
+    )
+
+
+def list_channel_ids(emulator: EmulatorServer) -> list[str]:
+    channels = emulator.control.state()["push"]["channels"]
+    return [c["id"] for c in channels if c["kind"] == "calendarList"]
+
+
+def stored_list_channel(settings: Settings) -> Any:
+    """alice's calendarList channel as stored on the checkpoint topic, or None."""
+    found = read_checkpoints(
+        settings.kafka, wiring.topic_names(settings).checkpoints, wiring.codec_for(settings)
+    )
+    record = found.get(LIST_TASK)
+    return record.channel if record is not None else None
+
+
+def list_task_channel(running: RunningConnector) -> Any:
+    return running.service._list_tasks[LIST_TASK].channel
+
+
+def test_a_restart_in_all_calendars_mode_keeps_its_calendar_list_channel(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("list1", "Mine")]}))
+    explicit = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    settings = all_calendars(explicit)
+    with RunningConnector(settings) as running:
+        wait_for(lambda: list_task_channel(running) is not None, what="the calendarList channel")
+        kept = list_task_channel(running)
+    assert stored_list_channel(settings) == kept
+    emulator.control.clear_requests()
+    with RunningConnector(settings) as running:
+        assert list_task_channel(running) == kept  # restored before the webhook listens
+
+        def listed() -> int:
+            requests = emulator.control.requests()
+            return sum(1 for r in requests if r.get("route") == "calendarList.list")
+
+        # One listing at start-up, one by the task's first run (which keeps the channel).
+        wait_for(lambda: listed() >= 2, what="the calendar-list task's first run")
+        wait_for(resets_done(settings, 1))
+        time.sleep(1.5)
+        routes = {r.get("route") for r in emulator.control.requests()}
+        assert "calendarList.watch" not in routes and "channels.stop" not in routes
+        assert list_channel_ids(emulator) == [kept.id]
+        assert list_task_channel(running) == kept
+        # The refresh is hourly: only a notification on the kept channel can reveal this.
+        api = google(emulator)
+        new_id = api.calendars().insert(body={"summary": "After restart"}).execute()["id"]
+        api.events().insert(calendarId=new_id, body=event("late1", "Late")).execute()
+        wait_for(
+            lambda: f"alice/{new_id}" in running.service.runtimes,
+            timeout=20,
+            what="the new calendar, noticed by push on the restored channel",
+        )
+        wait_for(in_sync(settings, emulator, new_id), timeout=20, what="its full sync")
+        assert list_channel_ids(emulator) == [kept.id]
+    # Back to explicit calendars: the channel is stopped and its record tombstoned.
+    with RunningConnector(explicit) as running:
+        assert LIST_TASK not in running.service._list_tasks
+        wait_for(lambda: list_channel_ids(emulator) == [], what="the calendarList channel stop")
+        assert stored_list_channel(explicit) is None
+
+
+def test_an_expiring_stored_calendar_list_channel_is_replaced_and_the_old_one_stopped(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    emulator.control.seed(dataset({ALICE: [event("exp1", "One")]}))
+    base = push_settings(kafka_bootstrap, topic_prefix, emulator, tmp_path)
+    first = all_calendars(base, channel_ttl_seconds=600, renew_before_seconds=60)
+    with RunningConnector(first) as running:
+        wait_for(lambda: list_task_channel(running) is not None, what="the calendarList channel")
+        old = list_task_channel(running)
+    # With a 599 s margin the stored channel (600 s) is due one second after it opened.
+    later = all_calendars(base, channel_ttl_seconds=3600, renew_before_seconds=599)
+    wait_for(lambda: time.time() * 1000 > old.expiration_ms - 599_000 + 500)
+    with RunningConnector(later) as running:
+        wait_for(
+            lambda: list_task_channel(running) not in (None, old), what="the channel's renewal"
+        )
+        new = list_task_channel(running)
+        wait_for(lambda: list_channel_ids(emulator) == [new.id], what="the old channel stop")
+        assert stored_list_channel(later) == new
+        api = google(emulator)
+        new_id = api.calendars().insert(body={"summary": "After renewal"}).execute()["id"]
+        wait_for(
+            lambda: f"alice/{new_id}" in running.service.runtimes,
+            timeout=20,
+            what="the new calendar, noticed by push on the new channel",
+        )
