@@ -21,6 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from connector.adapters.avro_codec import Codec
 from connector.adapters.kafka_admin import client_conf
+from connector.adapters.kafka_state import is_transient
 from connector.core.records import ChangeEvent, Op
 from connector.errors import RetriableError
 
@@ -149,8 +150,8 @@ def consume_changes(
     for msg in messages:
         err = msg.error()
         if err is not None:
-            if err.code() == KafkaError._PARTITION_EOF:
-                continue
+            if err.code() == KafkaError._PARTITION_EOF or is_transient(err):
+                continue  # transient ones: librdkafka reconnects and resumes by itself
             raise RetriableError(f"consume: {err.str()}", reason=err.name())
         calendar_id, event_id = codec.decode_key(msg.key() or b"")
         value = msg.value()

@@ -92,6 +92,9 @@ def read_topic(
                     if err.code() == KafkaError._PARTITION_EOF:
                         pending.discard(partition)
                         continue
+                    if is_transient(err):  # the client recovers by itself; the deadline bounds it
+                        log.debug("reading %s: %s (retrying)", topic, err.name())
+                        continue
                     raise RetriableError(f"reading {topic}: {err.str()}", reason=err.name())
                 if partition in pending and (msg.offset() or 0) < ends[partition]:
                     seen += 1
@@ -105,6 +108,26 @@ def read_topic(
         raise RetriableError(f"reading {topic}: {exc}") from None
     finally:
         consumer.close()
+
+
+_TRANSIENT = frozenset(
+    {
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError.OFFSET_NOT_AVAILABLE,
+        KafkaError._TRANSPORT,
+        KafkaError._ALL_BROKERS_DOWN,
+        KafkaError._TIMED_OUT,
+    }
+)
+
+
+def is_transient(err: KafkaError) -> bool:
+    """A consumer error librdkafka recovers from by itself (a broker restart, a leader move)."""
+    return not err.fatal() and (err.retriable() or err.code() in _TRANSIENT)
 
 
 def end_offsets(
