@@ -9,6 +9,9 @@ fastavro writes for ``to_calendar_event(item)``; a property test checks both dir
 
 It only handles bodies written with our own ``CalendarEvent`` schema: records written with
 another schema go through fastavro's schema resolution.
+
+The connector writes bodies with ``avro_shapes.SparseWriter``, which runs code specialised for
+the fields an event actually has and falls back to ``compile_writer`` here for anything else.
 """
 
 from __future__ import annotations

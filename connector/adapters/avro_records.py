@@ -2,7 +2,8 @@
 
 The record dicts are used where fastavro writes or reads the bodies (checkpoints, keys, records
 of other schema versions). ``ChangeWriter`` / ``ChangeReader`` write and read ``ChangeEvent``
-bodies of our own schema directly (see ``avro_fastpath``), several times faster.
+bodies of our own schema directly (see ``avro_shapes`` and ``avro_fastpath``), several times
+faster.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ from typing import Any
 from connector.adapters.avro_fastpath import (
     MalformedAvroError,
     compile_reader,
-    compile_writer,
     read_long,
     read_string,
     write_long,
     write_string,
     zigzag,
 )
+from connector.adapters.avro_shapes import SparseWriter
 from connector.core.mapping import event_id_of, from_calendar_event, to_calendar_event
 from connector.core.records import (
     ChangeEvent,
@@ -158,7 +159,7 @@ _ENVELOPE = (
 
 
 class ChangeWriter:
-    """Writes a ``ChangeEvent`` body without fastavro , for our schema."""
+    """Writes a ``ChangeEvent`` body without fastavro, for our schema."""
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         fields = {f["name"]: f["type"] for f in schema["fields"]}
@@ -168,7 +169,7 @@ class ChangeWriter:
         self._phase = _symbols(fields["phase"])
         self._trigger = _symbols(fields["trigger"])
         self._reason = _symbols(fields["reason"][1])
-        self._event = compile_writer()
+        self._event = SparseWriter().write  # the event body: code per shape of its records
         # The stream's three strings and the page's publish time repeat on every record of a
         # page: written once, reused (about 2 us a record).
         self._streams: dict[StreamRef, bytes] = {}
