@@ -3,6 +3,9 @@
 The next page is fetched while the previous page's transaction commits. A stream's state (its
 committed checkpoint and published ids) changes only once a commit succeeded, so any failure
 leaves the stream at its last committed checkpoint, exactly where a restarted process resumes.
+One exception: a quiet pass (``connector.core.quiet``: an incremental pass that saw nothing) is
+not committed; the stream keeps its new sync token in memory, while Kafka keeps an older token
+that returns the same changes after a restart.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from connector.adapters.kafka_records import KafkaRecord, RecordEncoder
-from connector.core import sync
+from connector.core import quiet, sync
 from connector.core.calendar_source import CalendarSource
 from connector.core.records import ChangeEvent, Checkpoint, Phase, ResetReason, Trigger
 from connector.errors import CalendarGoneError, FullSyncRequired, PageTokenRejected, RetriableError
@@ -56,6 +59,9 @@ class StreamRuntime:
     attempts: int = 0
     state: str = "idle"
     removal_pending: bool = False  # the calendar left the account's list
+    # Set while Kafka holds an older checkpoint than ``committed`` (quiet passes were not
+    # committed): when that checkpoint's sync token was obtained. None: Kafka has ``committed``.
+    stored_token_ms: int | None = None
 
 
 @dataclass
@@ -76,6 +82,7 @@ class PassRunner:
         tombstones: bool,
         acquire: Callable[[str], None],
         stopping: Callable[[], bool],
+        quiet_commit_max_age_ms: int = quiet.QUIET_COMMIT_MAX_AGE_MS,
     ) -> None:
         self._sources = sources
         self._publisher = publisher
@@ -85,6 +92,7 @@ class PassRunner:
         self._tombstones = tombstones
         self._acquire = acquire
         self._stopping = stopping
+        self._quiet_max_age_ms = quiet_commit_max_age_ms
 
     def run(self, rt: StreamRuntime, trigger: Trigger) -> str:
         """One pass of one stream, page by page; returns the phase it started in."""
@@ -139,15 +147,18 @@ class PassRunner:
                 self.settle(rt, pending)
                 raise
             self.settle(rt, pending)
+            now_ms = self._clock.now_ms()
             result, current = sync.apply_page(
                 current,
                 page.items,
                 page.next_page_token,
                 page.next_sync_token,
                 rt.published,
-                self._clock.now_ms(),
+                now_ms,
                 tombstones=self._tombstones,
             )
+            if self.keep_quiet(rt, result, now_ms):
+                return first_phase
             pending = self.submit(rt, result)
             if result.done:
                 self.settle(rt, pending)
@@ -164,6 +175,18 @@ class PassRunner:
             extra["time_min"] = time_min
         return replace(current, checkpoint=replace(cp, extra=extra))
 
+    def keep_quiet(self, rt: StreamRuntime, result: sync.PageResult, now_ms: int) -> bool:
+        """A quiet pass: the new checkpoint stays in memory only (see the module docstring)."""
+        committed = rt.committed
+        stored = rt.stored_token_ms
+        if stored is None and committed is not None:
+            stored = committed.last_success_at_ms
+        if not quiet.can_skip_commit(committed, result, stored, now_ms, self._quiet_max_age_ms):
+            return False
+        rt.stored_token_ms = stored
+        rt.committed = result.checkpoint
+        return True
+
     def submit(self, rt: StreamRuntime, result: sync.PageResult) -> Pending:
         records = self._encoder.encode(
             result.records, result.checkpoint, result.checkpoint.generation
@@ -178,6 +201,7 @@ class PassRunner:
         result = pending.result
         sync.apply_delta(rt.published, result)
         rt.committed = result.checkpoint
+        rt.stored_token_ms = None
         stream_id = rt.spec.ref.stream_id
         if result.new_generation:
             reason = next(

@@ -40,15 +40,22 @@ class Scheduler:
     _heap: list[tuple[float, int, str]] = field(default_factory=list)
     _paused: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _running: int = 0  # entries with running=True: the main loop asks after every pass
+
+    def _forget(self, stream_id: str) -> None:
+        old = self._entries.pop(stream_id, None)
+        if old is not None and old.running:
+            self._running -= 1
 
     def add(self, stream_id: str, account: str, at: float, trigger: Trigger) -> None:
         with self._lock:
+            self._forget(stream_id)
             self._entries[stream_id] = _Entry(account)
             self._set_due(stream_id, at, trigger)
 
     def remove(self, stream_id: str) -> None:
         with self._lock:
-            self._entries.pop(stream_id, None)
+            self._forget(stream_id)
 
     def streams(self) -> list[str]:
         with self._lock:
@@ -85,6 +92,7 @@ class Scheduler:
                     entry.due = paused_until
                     continue
                 entry.running = True
+                self._running += 1
                 entry.due = None
                 handed.append((stream_id, entry.trigger))
             for item in deferred:
@@ -97,6 +105,8 @@ class Scheduler:
             entry = self._entries.get(stream_id)
             if entry is None:
                 return
+            if entry.running:
+                self._running -= 1
             entry.running = False
             if entry.rerun is not None:
                 rerun, entry.rerun = entry.rerun, None
@@ -124,8 +134,10 @@ class Scheduler:
             return None
 
     def running(self) -> int:
+        """Streams handed out and not finished, in O(1) (it was a scan of every stream: about
+        1 ms per pass at 10,000 streams, since the main loop asks twice per wake-up)."""
         with self._lock:
-            return sum(1 for e in self._entries.values() if e.running)
+            return self._running
 
     def _set_due(self, stream_id: str, at: float, trigger: Trigger) -> None:
         entry = self._entries[stream_id]

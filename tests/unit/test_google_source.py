@@ -662,6 +662,10 @@ def test_accounts_share_the_threads_transport_and_service_but_send_their_own_tok
         source.list_events(CAL, QUERY, sync_token=None, page_token=None)
     assert len(made) == 1
     assert alice._service() is bob._service() is transport.service(None)
+    # The events collection is built once per thread (about 1.5 ms each time), not per call.
+    events = transport.resource(None, "events")
+    assert alice._resource("events") is bob._resource("events") is events
+    assert transport.resource(None, "calendarList") is not events
     assert api_headers(made[0]) == [
         ("Bearer token-alice", "alice"),
         ("Bearer token-bob", "bob"),
@@ -675,12 +679,14 @@ def test_accounts_share_the_threads_transport_and_service_but_send_their_own_tok
         alice.list_events(CAL, QUERY, sync_token=None, page_token=None)
         bob.list_events(CAL, QUERY, sync_token=None, page_token=None)
         services.extend([alice._service(), bob._service()])
+        services.extend([alice._resource("events"), bob._resource("events")])
 
     worker = threading.Thread(target=other_thread)
     worker.start()
     worker.join()
     assert len(made) == 2  # one per thread, not one per account per thread
     assert services[0] is services[1] and services[0] is not transport.service(None)
+    assert services[2] is services[3] and services[2] is not events
     assert api_headers(made[1]) == [("Bearer token-alice", "alice"), ("Bearer token-bob", "bob")]
 
 
@@ -829,7 +835,7 @@ def test_two_emulator_accounts_share_one_service_and_one_connection_with_their_o
         builds.append(build(*args, **kwargs))
         return builds[-1]
 
-    monkeypatch.setattr("connector.adapters.google_source.build", counting_build)
+    monkeypatch.setattr("connector.adapters.google_transport.build", counting_build)
     made: list[RecordingHttp] = []
 
     def factory() -> RecordingHttp:

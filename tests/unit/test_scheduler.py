@@ -45,3 +45,26 @@ def test_a_paused_account_waits_without_holding_others() -> None:
     assert s.pop_due(1.0, 10) == [("b1", Trigger.POLL)]
     assert s.pop_due(29.0, 10) == []
     assert s.pop_due(30.0, 10) == [("a1", Trigger.POLL)]
+
+
+def test_the_running_count_follows_hand_outs_finishes_removals_and_re_adds() -> None:
+    s = Scheduler()
+    for name in "abcd":
+        s.add(name, "acct", 0.0, Trigger.POLL)
+    assert s.running() == 0
+    assert [n for n, _ in s.pop_due(0.0, 3)] == ["a", "b", "c"]
+    assert s.running() == 3
+    s.finished("a", 10.0, Trigger.POLL, now=1.0)
+    s.finished("a", 10.0, Trigger.POLL, now=1.0)  # a second finish does not count twice
+    assert s.running() == 2
+    assert s.pop_due(1.0, 10) == [("d", Trigger.POLL)]
+    assert s.running() == 3
+    s.remove("b")  # a stream removed by its own worker while it runs
+    s.remove("b")
+    assert s.running() == 2
+    s.add("c", "acct", 5.0, Trigger.STARTUP)  # re-added while it ran: a fresh entry
+    assert s.running() == 1
+    s.finished("c", 20.0, Trigger.POLL, now=2.0)  # the old run ends: nothing to count
+    s.finished("unknown", 20.0, Trigger.POLL, now=2.0)
+    assert s.running() == 1
+    assert s.running() == sum(1 for e in s._entries.values() if e.running)
