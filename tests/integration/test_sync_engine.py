@@ -235,7 +235,7 @@ def test_rejected_page_token_restarts_the_full_pass_as_a_new_generation(
 ) -> None:
     data = dataset({ALICE: [event(f"p{i:05d}", f"P{i}") for i in range(6000)]})
     first = EmulatorServer(port=0, dataset=data).start()
-    first.control.set_latency({"routes": {"events.list": 1500}})
+    first.control.set_latency({"routes": {"events.list": 4000}})  # slack to stop mid-pass
     settings = settings_for(kafka_bootstrap, topic_prefix, first, tmp_path)
     try:
         with RunningConnector(settings):
