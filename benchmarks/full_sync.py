@@ -86,8 +86,10 @@ def _with_thread_profiles(profiles: list[Any]) -> None:
 
 
 def _thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's live threads, by kind (librdkafka threads are ``rdk:*``)."""
+    """CPU seconds of this process's live threads, by kind: librdkafka's (``rdk:*``), the sync
+    workers (``sync_*``), the Kafka committer, and the rest (main loop, harness, start-up)."""
     tick = os.sysconf("SC_CLK_TCK")
+    names = {t.native_id: t.name for t in threading.enumerate()}
     totals: dict[str, float] = {}
     for task in Path("/proc/self/task").iterdir():
         try:
@@ -95,9 +97,42 @@ def _thread_cpu() -> dict[str, float]:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        kind = "librdkafka" if name.startswith("rdk:") else "python"
+        python_name = names.get(int(task.name), "")
+        if name.startswith("rdk:"):
+            kind = "librdkafka"
+        elif python_name.startswith("sync_"):
+            kind = "sync workers"
+        elif python_name == "kafka-committer":
+            kind = "committer"
+        else:
+            kind = "other"
         totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
     return totals
+
+
+class _GcTimer:
+    """Collections and CPU seconds spent in the garbage collector, per generation."""
+
+    def __init__(self) -> None:
+        import gc
+
+        self._started = 0.0
+        self._totals = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.thread_time()  # collections run in the allocating thread
+        else:
+            entry = self._totals[info["generation"]]
+            entry[0] += 1
+            entry[1] += time.thread_time() - self._started
+
+    def reset(self) -> None:
+        self._totals = {0: [0, 0.0], 1: [0, 0.0], 2: [0, 0.0]}
+
+    def totals(self) -> dict[str, list[float]]:
+        return {str(gen): list(v) for gen, v in self._totals.items()}
 
 
 def role_connector(args: argparse.Namespace) -> None:
@@ -132,8 +167,7 @@ def role_connector(args: argparse.Namespace) -> None:
         metrics={"enabled": False},
         **({"workers": args.workers} if args.workers else {}),
     )
-    if args.gc_threshold:
-        gc.set_threshold(args.gc_threshold)
+    gc_time = _GcTimer()
     profiles: list[Any] = []
     if args.profile:
         _with_thread_profiles(profiles)
@@ -141,7 +175,12 @@ def role_connector(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     connector = wiring.build(settings)
     built = time.perf_counter()
+    if args.gc == "run":
+        wiring.tune_garbage_collector()  # what ``gcal-kafka run`` does once built
+    elif args.gc != "default":
+        gc.set_threshold(*(int(n) for n in args.gc.split(",")))
     cpu1, _ = _usage()
+    gc_time.reset()
     service = connector.service
     thread = threading.Thread(target=service.run, kwargs={"poll": connector.signals.poll})
     thread.start()
@@ -153,7 +192,7 @@ def role_connector(args: argparse.Namespace) -> None:
         )
 
     while not done():
-        time.sleep(0.005)
+        time.sleep(0.02)  # the harness's own CPU counts in the connector's: keep it small
     finished = time.perf_counter()
     cpu2, _ = _usage()
     threads = _thread_cpu()
@@ -178,6 +217,7 @@ def role_connector(args: argparse.Namespace) -> None:
             "rss_mib": rss,
             "streams": len(runtimes),
             "threads": threads,
+            "gc": gc_time.totals(),
         }
     )
 
@@ -305,8 +345,7 @@ def orchestrate(args: argparse.Namespace) -> None:
         for latency in args.latencies:
             _post(f"{emulator['url']}/emulator/latency", {"routes": {"events.list": latency}})
             extra = {"workers": str(args.workers)} if args.workers else {}
-            if args.gc_threshold:
-                extra["gc_threshold"] = str(args.gc_threshold)
+            extra["gc"] = args.gc
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
                 extra["profile"] = str(Path(args.profile) / f"connector-{latency}ms.prof")
@@ -342,6 +381,10 @@ def orchestrate(args: argparse.Namespace) -> None:
         )
         threads = ", ".join(f"{k} {v:.1f} s" for k, v in sorted(connector["threads"].items()))
         print(f"  connector CPU by thread kind since start (incl. start-up): {threads}")
+        collections = ", ".join(
+            f"gen {gen}: {n:.0f} in {sec:.2f} s" for gen, (n, sec) in connector["gc"].items()
+        )
+        print(f"  connector garbage collector ({args.gc}): {collections}")
 
 
 def main() -> None:
@@ -351,7 +394,12 @@ def main() -> None:
     parser.add_argument("--calendars", type=int, default=10)
     parser.add_argument("--latencies", type=int, nargs="+", default=[0, 50])
     parser.add_argument("--workers", type=int, default=0, help="connector workers (0: default)")
-    parser.add_argument("--gc-threshold", type=int, default=0, help="connector gen-0 threshold")
+    parser.add_argument(
+        "--gc",
+        default="run",
+        help="connector collector: 'run' (as gcal-kafka run tunes it), 'default' (Python's), "
+        "or thresholds 'g0,g1,g2'",
+    )
     parser.add_argument("--profile", help="directory (orchestrator) or file (connector role)")
     parser.add_argument("--bootstrap", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)

@@ -20,7 +20,7 @@ from typing import Protocol
 from connector.adapters.kafka_records import KafkaRecord, RecordEncoder
 from connector.core import quiet, sync
 from connector.core.calendar_source import CalendarSource
-from connector.core.records import ChangeEvent, Checkpoint, Phase, ResetReason, Trigger
+from connector.core.records import ChangeEvent, Checkpoint, Op, Phase, ResetReason, Trigger
 from connector.errors import CalendarGoneError, FullSyncRequired, PageTokenRejected, RetriableError
 from connector.observe import SyncObserver
 from connector.streams import StreamSpec, full_sync_time_min
@@ -66,8 +66,33 @@ class StreamRuntime:
 
 @dataclass
 class Pending:
+    """A submitted page: what ``settle`` needs once it is committed, and nothing more.
+
+    The page's records (every Google item of the page) are not kept: they die once encoded,
+    while the next page is fetched, instead of living through it. A page of 2,500 events is
+    about 20 MB of Python objects that the garbage collector would otherwise scan again and
+    again; holding two pages per worker doubled the heap and the collector's work.
+    """
+
     future: Future[None]
-    result: sync.PageResult
+    result: sync.PageResult  # without its records
+    counts: dict[Op, int]
+    newest_ms: int | None  # the newest ``updated`` among the page's events
+    reason: ResetReason | None  # the page's RESET_BEGIN reason, if it has one
+
+    @classmethod
+    def of(cls, future: Future[None], result: sync.PageResult) -> Pending:
+        newest = 0
+        reason: ResetReason | None = None
+        for record in result.records:
+            if isinstance(record, ChangeEvent):
+                if record.reason is not None and reason is None:
+                    reason = record.reason
+                updated = record.source_updated_at_ms
+                if updated is not None and updated > newest:
+                    newest = updated
+        slim = replace(result, records=[])
+        return cls(future, slim, result.counts(), newest or None, reason)
 
 
 class PassRunner:
@@ -163,6 +188,7 @@ class PassRunner:
             if result.done:
                 self.settle(rt, pending)
                 return first_phase
+            del page, result  # the page's objects die now, not after the next page arrives
 
     def with_window(self, spec: StreamSpec, current: sync.Pass) -> sync.Pass:
         """Fix the full pass's ``timeMin`` when it begins, so every page sends the same one."""
@@ -191,7 +217,7 @@ class PassRunner:
         records = self._encoder.encode(
             result.records, result.checkpoint, result.checkpoint.generation
         )
-        return Pending(self._publisher.submit(records), result)
+        return Pending.of(self._publisher.submit(records), result)
 
     def settle(self, rt: StreamRuntime, pending: Pending | None) -> None:
         """Wait for a submitted page; on success, apply it to the stream's state."""
@@ -204,14 +230,7 @@ class PassRunner:
         rt.stored_token_ms = None
         stream_id = rt.spec.ref.stream_id
         if result.new_generation:
-            reason = next(
-                (
-                    r.reason
-                    for r in result.records
-                    if isinstance(r, ChangeEvent) and r.reason is not None
-                ),
-                ResetReason.INITIAL,
-            )
+            reason = pending.reason or ResetReason.INITIAL
             if reason is ResetReason.OPERATOR:
                 rt.operator_reset = False
             self._observer.reset(stream_id, reason)
@@ -221,9 +240,5 @@ class PassRunner:
                 reason.value,
                 extra={"stream": stream_id},
             )
-        newest = max(
-            (r.source_updated_at_ms or 0 for r in result.records if isinstance(r, ChangeEvent)),
-            default=0,
-        )
-        self._observer.published(stream_id, result.counts(), result.dead_letters)
-        self._observer.checkpoint_committed(stream_id, newest or None)
+        self._observer.published(stream_id, pending.counts, result.dead_letters)
+        self._observer.checkpoint_committed(stream_id, pending.newest_ms)

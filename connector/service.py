@@ -149,7 +149,10 @@ class SyncService:
                 if self.on_idle is not None and self._scheduler.running() == 0:
                     self.on_idle()  # tests drive a manual clock from here
                     now = self._clock.monotonic()
-                wakeup = self._scheduler.next_wakeup()
+                # With every worker busy, a due stream waits for a worker to finish (which
+                # wakes this loop); waiting for its due time instead would spin the loop.
+                busy = self._scheduler.running() >= self._workers
+                wakeup = None if busy else self._scheduler.next_wakeup()
                 timeout = 1.0 if wakeup is None else min(1.0, max(0.0, wakeup - now))
                 self._wake.wait(timeout)
                 self._wake.clear()

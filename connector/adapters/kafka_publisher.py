@@ -192,6 +192,9 @@ class KafkaChangePublisher:
         assert self._producer is not None
         producer = self._producer
         self._delivery_error = None
+        # In a transaction, commit_transaction fails if any record failed: no per-record
+        # delivery callback is needed (each one costs a Python call and a Message object).
+        on_delivery = None if self._mode == "exactly_once" else self._on_delivery
         for record in records:
             while True:
                 try:
@@ -202,7 +205,7 @@ class KafkaChangePublisher:
                             key=record.key,
                             partition=record.partition,
                             headers=record.headers,
-                            on_delivery=self._on_delivery,
+                            on_delivery=on_delivery,
                         )
                     else:
                         producer.produce(
@@ -210,7 +213,7 @@ class KafkaChangePublisher:
                             value=record.value,
                             key=record.key,
                             headers=record.headers,
-                            on_delivery=self._on_delivery,
+                            on_delivery=on_delivery,
                         )
                     break
                 except BufferError:

@@ -96,7 +96,8 @@ class RecordEncoder:
             (HEADER_GENERATION, str(event.generation).encode()),
         ]
         if event.event is not None:
-            headers.append((HEADER_VERSION, str(version_of(event.event)).encode()))
+            version = event.version if event.version is not None else version_of(event.event)
+            headers.append((HEADER_VERSION, str(version).encode()))
         return KafkaRecord(
             self._topics.events,
             self.partition(calendar_id),

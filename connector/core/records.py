@@ -56,7 +56,9 @@ class ChangeEvent:
     """One value on the events topic (``gcal.events``), before encoding.
 
     ``event`` is the Google item exactly as received (a JSON object) for CREATED / UPDATED /
-    CANCELLED, and None for the RESET markers.
+    CANCELLED, and None for the RESET markers. ``version`` is the item's version
+    (``sync.version_of``), which travels in a record header, not in the Avro body; None when
+    not computed yet.
     """
 
     op: Op
@@ -70,6 +72,7 @@ class ChangeEvent:
     source_updated_at_ms: int | None = None
     reason: ResetReason | None = None
     event_count: int | None = None
+    version: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

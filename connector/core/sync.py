@@ -270,6 +270,7 @@ def apply_page(
                 event_id=event_id,
                 event=item,
                 source_updated_at_ms=mapping.source_updated_ms(item),
+                version=version,
             )
         )
         count += 1

@@ -905,3 +905,28 @@ def test_two_emulator_accounts_share_one_service_and_one_connection_with_their_o
         ("token", None, 200),
         ("token", None, 400),
     ]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"items": [{"id": "a", "summary": "caf\\u00e9 \\u2603"}], "nextSyncToken": "t"}',
+        '{"items": [{"id": "a", "summary": "caf\\u00e9"}]}',  # str as well as bytes
+        b'{"id": "a", "summary": "lone \\ud800 surrogate"}',  # orjson refuses, json accepts
+        b'{"id": "a", "sequence": 123456789012345678901234567890}',  # beyond 64 bits
+        b'{"id": "a", "n": -9223372036854775809, "m": 18446744073709551616}',
+        b'{"id": "a", "n": -9223372036854775808, "m": 18446744073709551615}',
+        b'{"id": "a", "x": 1e400}',
+        b'{"id": "a", "x": 1.5e300, "y": [true, false, null]}',
+        b"not json",  # the stock model returns the text itself
+    ],
+)
+def test_the_fast_json_model_decodes_like_the_stock_one(content: bytes | str) -> None:
+    from googleapiclient.model import JsonModel
+
+    from connector.adapters.google_transport import FastJsonModel
+
+    fast = FastJsonModel().deserialize(content)
+    stock = JsonModel().deserialize(content)
+    assert fast == stock
+    assert repr(fast) == repr(stock)  # the same types too: 1 and 1.0 are equal

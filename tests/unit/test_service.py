@@ -5,6 +5,9 @@ Driven by a manual clock from the loop's idle hook: no sleeps, no sockets.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -57,7 +60,7 @@ class Harness:
         self.clock = ManualClock()
         self.runtimes = {s.ref.stream_id: StreamRuntime(s, None) for s in self.specs}
 
-    def run(self, **kwargs: Any) -> SyncService:
+    def run(self, poll: Callable[[], None] | None = None, **kwargs: Any) -> SyncService:
         service = SyncService(
             streams=list(self.runtimes.values()),
             sources=self.sources,
@@ -76,7 +79,7 @@ class Harness:
                 service.stop()
 
         service.on_idle = idle
-        service.run()
+        service.run(poll)
         return service
 
     def events(self, stream_id: str | None = None) -> list[tuple[str, str | None, int]]:
@@ -232,3 +235,38 @@ def test_full_passes_send_a_fixed_time_min(window: int | None) -> None:
     sent = [c["query"].time_min for c in h.sources["alice"].calls]
     assert len(sent) == 2 and sent[0] == sent[1]
     assert (sent[0] is None) == (window is None)
+
+
+def test_the_loop_sleeps_while_every_worker_is_busy() -> None:
+    """A stream due while both workers are busy waits for one to finish, without spinning the
+    main loop (which once burned most of a core during a full sync of many calendars)."""
+    h = Harness({"alice": ["a@x", "b@x", "c@x"]})
+    source = h.sources["alice"]
+    release = threading.Event()
+    entered = threading.Semaphore(0)
+    list_events = source.list_events
+
+    def blocking(*args: Any, **kwargs: Any) -> Any:
+        entered.release()
+        release.wait(10)
+        return list_events(*args, **kwargs)
+
+    source.list_events = blocking  # type: ignore[method-assign]
+    polls = {"n": 0}
+
+    def poll() -> None:
+        polls["n"] += 1
+        h.clock.ms += 10  # past the start-up spread: every stream is due
+
+    runner = threading.Thread(target=h.run, kwargs={"poll": poll})
+    runner.start()
+    try:
+        assert entered.acquire(timeout=10) and entered.acquire(timeout=10)  # both workers busy
+        before = polls["n"]
+        time.sleep(0.3)  # the third stream is due all along
+        assert polls["n"] - before <= 3
+    finally:
+        release.set()
+        runner.join(10)
+    assert not runner.is_alive()
+    assert len([op for op, _, _ in h.events() if op == "RESET_END"]) == 3
