@@ -342,12 +342,16 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
 
 def tune_garbage_collector() -> None:
     """Freeze the start-up heap (restored state, schemas, clients) out of the collector's
-    reach and collect the young generation less often: every page allocates tens of thousands
-    of short-lived objects, and the default threshold re-scans the heap constantly (about
-    13% of the CPU per event, measured by benchmarks/full_sync.py --gc-threshold)."""
+    reach and collect the young generation only after 200,000 net new container objects.
+
+    A page of 2,500 events is about 75,000 containers, alive from decode to encode. Python's
+    default (700) scanned them as they were built and again in older generations: a third of
+    a full sync's CPU. At 200,000: 1-3 collections per 100,000 events (benchmarks/full_sync.py
+    prints them). The cost: cyclic garbage (a few tens of MB at most) may live longer.
+    """
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 20)
+    gc.set_threshold(200_000, 20, 20)
 
 
 def run(settings: Settings) -> int:

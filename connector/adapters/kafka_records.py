@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from connector.adapters.avro_codec import Codec
 from connector.core.partitioning import partition_for
-from connector.core.records import ChangeEvent, Checkpoint
+from connector.core.records import ChangeEvent, Checkpoint, Op
 from connector.core.sync import DeadLetter, OutRecord, Tombstone, version_of
 
 Headers = list[tuple[str, str | bytes | None]]
@@ -25,8 +26,12 @@ HEADER_VERSION = "gcal.version"
 TOMBSTONE_OP = "TOMBSTONE"
 
 
-@dataclass(frozen=True, slots=True)
-class KafkaRecord:
+class KafkaRecord(NamedTuple):
+    """One record to produce (partition -1: the producer's partitioner picks it).
+
+    A named tuple rather than a frozen dataclass: one is made per event, and a tuple is built
+    in a quarter of the time."""
+
     topic: str
     partition: int
     key: bytes
@@ -49,6 +54,10 @@ class RecordEncoder:
         self._topics = topics
         self._partitions = partitions
         self._partition_cache: dict[str, int] = {}
+        # Header pairs that repeat on every record of a stream: made once, shared.
+        self._op_headers = {op: (HEADER_OP, op.value.encode()) for op in Op}
+        self._stream_headers: dict[str, tuple[str, bytes]] = {}
+        self._generation_headers: dict[int, tuple[str, bytes]] = {}
 
     def partition(self, calendar_id: str) -> int:
         cached = self._partition_cache.get(calendar_id)
@@ -90,11 +99,19 @@ class RecordEncoder:
 
     def _change(self, event: ChangeEvent) -> KafkaRecord:
         calendar_id = event.stream.calendar_id
-        headers: Headers = [
-            (HEADER_OP, event.op.value.encode()),
-            (HEADER_STREAM, event.stream.stream_id.encode()),
-            (HEADER_GENERATION, str(event.generation).encode()),
-        ]
+        stream_id = event.stream.stream_id
+        stream_header = self._stream_headers.get(stream_id)
+        if stream_header is None:
+            if len(self._stream_headers) >= 10_000:
+                self._stream_headers.clear()
+            stream_header = self._stream_headers[stream_id] = (HEADER_STREAM, stream_id.encode())
+        generation_header = self._generation_headers.get(event.generation)
+        if generation_header is None:
+            if len(self._generation_headers) >= 1_000:
+                self._generation_headers.clear()
+            generation_header = (HEADER_GENERATION, str(event.generation).encode())
+            self._generation_headers[event.generation] = generation_header
+        headers: Headers = [self._op_headers[event.op], stream_header, generation_header]
         if event.event is not None:
             version = event.version if event.version is not None else version_of(event.event)
             headers.append((HEADER_VERSION, str(version).encode()))
