@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from connector.emulator.recurrence import expand, instance_id
@@ -60,10 +60,14 @@ def test_ids_round_trip_and_order_is_strict(
 
 @settings(max_examples=60, deadline=None)
 @given(zones, days, clock)
+@example("Europe/Belgrade", date(2016, 3, 27), time(2, 0))  # starts inside the DST gap
 def test_daily_series_keeps_its_wall_clock_time_in_any_zone(tz: str, day: date, at: time) -> None:
+    zone = ZoneInfo(tz)
+    # A start inside a DST gap ("02:00+01:00" on the spring-forward day) is still one instant,
+    # 03:00 local: the series keeps the wall-clock time of that instant, as RFC 5545's DTSTART.
+    at = datetime.combine(day, at, zone).astimezone(UTC).astimezone(zone).time()
     master = _master(tz, day, at, "RRULE:FREQ=DAILY", 30)
     until = datetime.combine(day, time(0), UTC) + timedelta(days=400)
-    zone = ZoneInfo(tz)
     for item in expand(master, until=until):
         wall = item.start_utc.astimezone(zone).replace(tzinfo=None)
         assert item.start["dateTime"] == item.start_utc.astimezone(zone).isoformat()
