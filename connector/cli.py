@@ -103,11 +103,7 @@ def _checkpoints(args: argparse.Namespace) -> int:
     if args.action == "list":
         print(f"{'stream':50} {'gen':>4} {'phase':12} {'token':6} last success")
         for stream_id, cp in sorted(found.items()):
-            token = "yes" if cp.sync_token else "no"
-            print(
-                f"{stream_id:50} {cp.generation:>4} {cp.phase.value:12} {token:6} "
-                f"{_when(cp.last_success_at_ms)}"
-            )
+            print(checkpoint_line(stream_id, cp))
         return 0
     shown = found.get(args.stream)
     if shown is None:
@@ -115,6 +111,20 @@ def _checkpoints(args: argparse.Namespace) -> int:
         return 1
     print(json.dumps(_checkpoint_view(shown), indent=2))
     return 0
+
+
+def checkpoint_line(stream_id: str, cp: Checkpoint) -> str:
+    """One row of ``checkpoints list``."""
+    from connector.calendar_lists import is_task
+
+    if is_task(stream_id):  # an account's calendarList channel record, not a stream
+        expires = _when(cp.channel.expiration_ms) if cp.channel else "none"
+        return f"{stream_id:50} {'-':>4} {'list channel':12} {'-':6} expires {expires}"
+    token = "yes" if cp.sync_token else "no"
+    return (
+        f"{stream_id:50} {cp.generation:>4} {cp.phase.value:12} {token:6} "
+        f"{_when(cp.last_success_at_ms)}"
+    )
 
 
 def _when(ms: int | None) -> str:

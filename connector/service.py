@@ -149,8 +149,7 @@ class SyncService:
                 if self.on_idle is not None and self._scheduler.running() == 0:
                     self.on_idle()  # tests drive a manual clock from here
                     now = self._clock.monotonic()
-                # With every worker busy, a due stream waits for a worker to finish (which
-                # wakes this loop); waiting for its due time instead would spin the loop.
+                # Every worker busy: wait for one to finish (it wakes us), not for a due time.
                 busy = self._scheduler.running() >= self._workers
                 wakeup = None if busy else self._scheduler.next_wakeup()
                 timeout = 1.0 if wakeup is None else min(1.0, max(0.0, wakeup - now))
@@ -238,6 +237,7 @@ class SyncService:
     def _run_list_task(self, task: CalendarListTask) -> None:
         now = self._clock.monotonic()
         next_at = now + self._jitter(task.interval_seconds)
+        step = "read the calendar list"
         try:
             self._acquire_budget(task.account.name)
             account = task.account.name
@@ -258,8 +258,10 @@ class SyncService:
                 self.runtimes[stream_id].removal_pending = True
                 self.trigger(stream_id, Trigger.POLL)
             if self._channels is not None:
+                step = "keep the calendarList push channel"
                 task.maintain_channel(self._channels, self._clock.now_ms())
                 if task.channel is not None:
+                    self._observer.channel_state(task.id, "open", task.channel.expiration_ms)
                     renew = push.renewal_due_ms(
                         task.channel, self._channels.settings.renew_before_seconds * 1000
                     )
@@ -269,13 +271,16 @@ class SyncService:
             decision = backoff.decide(exc, task.attempts, self._rng, self._policy)
             delay = decision.delay if decision.retry else FAILED_RETRY_SECONDS
             log.warning(
-                "cannot read the calendar list, retrying in %.0fs: %s",
+                "cannot %s, retrying in %.0fs: %s",
+                step,
                 delay,
                 exc,
                 extra={"account": task.account.name},
             )
             if isinstance(exc, AuthError):
                 self._observer.account_state(task.account.name, "auth_error")
+            if step.endswith("channel"):
+                self._observer.channel_state(task.id, "failed", None)
             if decision.account_wide:
                 self._scheduler.pause_account(task.account.name, now + delay)
             next_at = now + max(delay, 1.0)

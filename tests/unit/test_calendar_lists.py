@@ -151,3 +151,35 @@ def test_a_channel_that_cannot_be_stored_is_stopped_and_the_old_one_kept() -> No
     channels.drain()
     assert task.channel == old
     assert len(stops.done) == 1 and stops.done[0][1] != old.id  # the unstored new one
+
+
+def test_checkpoints_list_shows_a_calendar_list_record_as_a_channel_not_a_stream() -> None:
+    from connector.cli import checkpoint_line
+
+    channel = Channel("ch-1", "res-1", 1_767_225_600_000)  # 2026-01-01T00:00:00Z
+    record = list_checkpoint("alice", channel, now_ms=1_767_000_000_000)
+    row = checkpoint_line(record.stream.stream_id, record)
+    assert row.split() == [
+        "alice/#calendarList",
+        "-",
+        "list",
+        "channel",
+        "-",
+        "expires",
+        "2026-01-01T00:00:00Z",
+    ]
+    stream = Checkpoint(
+        stream=StreamRef("alice/a@x", "alice", "a@x"),
+        generation=3,
+        phase=Phase.INCREMENTAL,
+        query_fingerprint="f",
+        sync_token="tok",
+        last_success_at_ms=1_767_225_600_000,
+    )
+    assert checkpoint_line("alice/a@x", stream).split() == [
+        "alice/a@x",
+        "3",
+        "INCREMENTAL",
+        "yes",
+        "2026-01-01T00:00:00Z",
+    ]

@@ -20,9 +20,11 @@ from connector.adapters.kafka_records import (
     TopicNames,
     header,
 )
+from connector.calendar_lists import CalendarListTask
 from connector.config import AccountSettings, CredentialSettings, SyncOptions
 from connector.core.records import Checkpoint, Phase, StreamRef
 from connector.errors import AuthError, RetriableError
+from connector.observe import NullObserver
 from connector.passes import StreamRuntime
 from connector.service import SyncService
 from connector.streams import AccountRef, StreamSpec, fingerprint
@@ -270,3 +272,23 @@ def test_the_loop_sleeps_while_every_worker_is_busy() -> None:
         runner.join(10)
     assert not runner.is_alive()
     assert len([op for op, _, _ in h.events() if op == "RESET_END"]) == 3
+
+
+class ChannelRecorder(NullObserver):
+    def __init__(self) -> None:
+        self.channels: list[tuple[str, str, int | None]] = []
+
+    def channel_state(self, stream_id: str, state: str, expiration_ms: int | None) -> None:
+        self.channels.append((stream_id, state, expiration_ms))
+
+
+def test_a_calendar_list_channel_shows_in_the_channel_metrics_like_a_streams() -> None:
+    from tests.unit.test_calendar_lists import account as all_account
+    from tests.unit.test_push import Stops, manager
+
+    h = Harness({"alice": []})
+    task = CalendarListTask(all_account("alice"), h.sources["alice"], list, 3600.0)
+    observer = ChannelRecorder()
+    h.run(list_tasks=[task], channels=manager(Stops()), observer=observer)
+    assert task.channel is not None
+    assert observer.channels == [("alice/#calendarList", "open", task.channel.expiration_ms)]
