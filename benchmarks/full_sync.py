@@ -15,7 +15,6 @@ of the connector (every thread) for each case; ``--latencies 0`` runs one case o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
@@ -34,6 +33,15 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import (  # noqa: E402  (after the sys.path line)
+    broker,
+    emit,
+    google_client,
+    proc_cpu,
+    read_result,
+    thread_cpu,
+)
+
 EMAIL = "user00000@example.com"
 PARTITIONS = 3
 PAGE = 2500
@@ -44,10 +52,6 @@ def _usage() -> tuple[float, int]:
     """(user+system CPU seconds, peak RSS in MiB) of this process so far."""
     ru = resource.getrusage(resource.RUSAGE_SELF)
     return ru.ru_utime + ru.ru_stime, ru.ru_maxrss // 1024
-
-
-def _emit(result: dict[str, Any]) -> None:
-    print("RESULT " + json.dumps(result), flush=True)
 
 
 # -- the emulator process ---------------------------------------------------------------------
@@ -66,7 +70,7 @@ def role_emulator(args: argparse.Namespace) -> None:
     server = EmulatorServer(clock=Clock(frozen=NOW)).start()
     server.control.seed(data)
     calendars = [c["id"] for c in data["users"][0]["calendars"]]
-    _emit({"url": server.url, "calendars": calendars, "email": data["users"][0]["email"]})
+    emit({"url": server.url, "calendars": calendars, "email": data["users"][0]["email"]})
     sys.stdin.read()  # until the parent closes our stdin
     server.stop()
 
@@ -83,31 +87,6 @@ def _with_thread_profiles(profiles: list[Any]) -> None:
         prof.enable()  # replaces this hook for the thread
 
     threading.setprofile(start)
-
-
-def _thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's live threads, by kind: librdkafka's (``rdk:*``), the sync
-    workers (``sync_*``), the Kafka committer, and the rest (main loop, harness, start-up)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    totals: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            name = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        python_name = names.get(int(task.name), "")
-        if name.startswith("rdk:"):
-            kind = "librdkafka"
-        elif python_name.startswith("sync_"):
-            kind = "sync workers"
-        elif python_name == "kafka-committer":
-            kind = "committer"
-        else:
-            kind = "other"
-        totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return totals
 
 
 class _GcTimer:
@@ -195,7 +174,7 @@ def role_connector(args: argparse.Namespace) -> None:
         time.sleep(0.02)  # the harness's own CPU counts in the connector's: keep it small
     finished = time.perf_counter()
     cpu2, _ = _usage()
-    threads = _thread_cpu()
+    threads = thread_cpu()
     events = sum(len(rt.published.live) + len(rt.published.deleted) for rt in runtimes)
     service.stop()
     thread.join(60)
@@ -207,7 +186,7 @@ def role_connector(args: argparse.Namespace) -> None:
         threading.setprofile(None)  # type: ignore[arg-type]
         stats = pstats.Stats(*profiles)
         stats.dump_stats(args.profile)
-    _emit(
+    emit(
         {
             "events": events,
             "seconds": finished - built,
@@ -227,26 +206,11 @@ def role_baseline(args: argparse.Namespace) -> None:
     """What a user writes by hand: list every calendar, dump each item as JSON, produce it."""
     from confluent_kafka import Producer
     from confluent_kafka.admin import AdminClient, NewTopic
-    from google.oauth2.credentials import Credentials
-    from googleapiclient.discovery import build
 
     topic = f"bench-{uuid.uuid4().hex[:8]}.baseline"
     admin = AdminClient({"bootstrap.servers": args.bootstrap})
     admin.create_topics([NewTopic(topic, PARTITIONS, 1)])[topic].result(30)
-    creds = Credentials(
-        None,
-        refresh_token=f"refresh-{EMAIL}",
-        client_id="b",
-        client_secret="b",
-        token_uri=f"{args.url}/token",
-    )
-    api = build(
-        "calendar",
-        "v3",
-        credentials=creds,
-        client_options={"api_endpoint": f"{args.url}/calendar/v3/"},
-        static_discovery=True,
-    )
+    api = google_client(args.url, EMAIL)
     producer = Producer({"bootstrap.servers": args.bootstrap})
     producer.list_topics(topic, timeout=30)  # connected, metadata known: not timed
     cpu1, _ = _usage()
@@ -272,31 +236,17 @@ def role_baseline(args: argparse.Namespace) -> None:
     cpu2, rss = _usage()
     api.close()
     assert remaining == 0, f"{remaining} messages not delivered"
-    _emit({"events": events, "seconds": finished - t0, "cpu": cpu2 - cpu1, "rss_mib": rss})
+    emit({"events": events, "seconds": finished - t0, "cpu": cpu2 - cpu1, "rss_mib": rss})
 
 
 # -- the orchestrator -------------------------------------------------------------------------
-def _proc_cpu(pid: int) -> float:
-    """User+system CPU seconds of another process, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _result(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[7:]))
-    raise RuntimeError(f"{proc.args} exited without a result (code {proc.wait()})")
-
-
 def _side(role: str, emulator: dict[str, Any], bootstrap: str, **extra: str) -> dict[str, Any]:
     command = [sys.executable, __file__, "--role", role, "--bootstrap", bootstrap]
     command += ["--url", emulator["url"], "--calendar-ids", ",".join(emulator["calendars"])]
     for key, value in extra.items():
         command += [f"--{key.replace('_', '-')}", value]
     with subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT) as proc:
-        result = _result(proc)
+        result = read_result(proc)
         proc.wait(120)
     return result
 
@@ -307,19 +257,6 @@ def _post(url: str, body: dict[str, Any]) -> None:
     )
     with urllib.request.urlopen(request, timeout=10) as response:
         response.read()
-
-
-def _broker(workdir: Path) -> tuple[str, Any]:
-    external = os.environ.get("GCAL_KAFKA_TEST_BOOTSTRAP")
-    if external:
-        return external, None
-    path = ROOT / "deploy" / "local" / "kafka" / "broker.py"
-    spec = importlib.util.spec_from_file_location("gcal_bench_broker", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    broker = module.LocalKafka(workdir / "kafka")
-    return broker.start(timeout=120), broker
 
 
 def _row(name: str, r: dict[str, Any]) -> str:
@@ -333,7 +270,7 @@ def _row(name: str, r: dict[str, Any]) -> str:
 
 def orchestrate(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="gcal-bench-"))
-    bootstrap, broker = _broker(workdir)
+    bootstrap, local_kafka = broker(workdir)
     command = [sys.executable, __file__, "--role", "emulator"]
     command += ["--events", str(args.events), "--calendars", str(args.calendars)]
     emulator_proc = subprocess.Popen(
@@ -341,7 +278,7 @@ def orchestrate(args: argparse.Namespace) -> None:
     )
     rows: list[tuple[int, dict[str, Any], dict[str, Any], float, float]] = []
     try:
-        emulator = _result(emulator_proc)
+        emulator = read_result(emulator_proc)
         for latency in args.latencies:
             _post(f"{emulator['url']}/emulator/latency", {"routes": {"events.list": latency}})
             extra = {"workers": str(args.workers)} if args.workers else {}
@@ -349,18 +286,18 @@ def orchestrate(args: argparse.Namespace) -> None:
             if args.profile:
                 Path(args.profile).mkdir(parents=True, exist_ok=True)
                 extra["profile"] = str(Path(args.profile) / f"connector-{latency}ms.prof")
-            emu0 = _proc_cpu(emulator_proc.pid)
+            emu0 = proc_cpu(emulator_proc.pid)
             connector = _side("connector", emulator, bootstrap, **extra)
-            emu1 = _proc_cpu(emulator_proc.pid)
+            emu1 = proc_cpu(emulator_proc.pid)
             baseline = _side("baseline", emulator, bootstrap)
-            emu2 = _proc_cpu(emulator_proc.pid)
+            emu2 = proc_cpu(emulator_proc.pid)
             rows.append((latency, connector, baseline, emu1 - emu0, emu2 - emu1))
     finally:
         assert emulator_proc.stdin is not None
         emulator_proc.stdin.close()
         emulator_proc.wait(30)
-        if broker is not None:
-            broker.stop()
+        if local_kafka is not None:
+            local_kafka.stop()
     print(
         f"\nfull sync, {args.events:,} events over {args.calendars} calendars, "
         f"page {PAGE}, {os.cpu_count()} cores; CPU = the side's own process (emulator excluded)"

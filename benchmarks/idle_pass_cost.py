@@ -37,49 +37,26 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.many_calendars import broker, free_port, start_emulator  # noqa: E402
-from benchmarks.many_calendars import cpu_seconds as proc_cpu  # noqa: E402
+from benchmarks.common import (  # noqa: E402  (after the sys.path line)
+    broker,
+    emit,
+    free_port,
+    google_client,
+    proc_cpu,
+    read_result,
+)
+from benchmarks.common import thread_cpu as _all_thread_cpu  # noqa: E402
+from benchmarks.many_calendars import start_emulator  # noqa: E402
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-TICK = os.sysconf("SC_CLK_TCK")
 HEALTHY_POLL_SECONDS = 3600.0
 FLEET = 10_000
 
 
-def emit(result: dict[str, Any]) -> None:
-    print("RESULT " + json.dumps(result), flush=True)
-
-
-def read_result(proc: subprocess.Popen[str]) -> dict[str, Any]:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if line.startswith("RESULT "):
-            return dict(json.loads(line[7:]))
-    raise RuntimeError(f"{proc.args} exited without a result (code {proc.wait()})")
-
-
 def thread_cpu() -> dict[str, float]:
-    """CPU seconds of this process's live threads by kind (Python names via native ids)."""
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    totals: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        try:
-            comm = (task / "comm").read_text().strip()
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        name = names.get(int(task.name), comm)
-        if comm.startswith("rdk:"):
-            kind = "librdkafka"
-        elif name.startswith("sync"):
-            kind = "workers"
-        elif name in ("kafka-committer", "main-loop"):
-            kind = name
-        elif name == "MainThread":
-            continue  # the benchmark's own triggering and waiting
-        else:
-            kind = "other"
-        totals[kind] = totals.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / TICK
+    """CPU by thread kind, without the benchmark's own thread (its triggering and waiting)."""
+    totals = _all_thread_cpu()
+    totals.pop("main", None)
     return totals
 
 
@@ -176,8 +153,13 @@ def role_connector(args: argparse.Namespace) -> None:
         service.trigger(streams[i % len(streams)], Trigger.POLL)
         if args.rate > 0:
             time.sleep(max(0.0, t2 + (i + 1) / args.rate - time.monotonic()))
-    while passes() < start + args.passes:
+    # A burst (--rate 0) may ask a stream for a pass while one is still due: those coalesce
+    # into one, so stop waiting once no pass has finished for 2 s (``done`` counts them).
+    last, last_change = passes(), time.monotonic()
+    while last < start + args.passes and time.monotonic() - last_change < 2.0:
         time.sleep(0.01)
+        if passes() != last:
+            last, last_change = passes(), time.monotonic()
     c3, t3 = thread_cpu(), time.monotonic()
     if profiles is not None:
         profiles["on"] = False
@@ -237,25 +219,9 @@ def install_profiles() -> dict[str, Any]:
 # -- the bare baseline process ----------------------------------------------------------------
 def role_bare(args: argparse.Namespace) -> None:
     """A hand-written poller: events.list with the sync token, keep the next one, nothing else."""
-    from google.oauth2.credentials import Credentials
-    from googleapiclient.discovery import build
-
     calendars: list[tuple[Any, str]] = []
     for email, ids in json.loads(args.calendars_json).items():
-        creds = Credentials(
-            None,
-            refresh_token=f"refresh-{email}",
-            client_id="b",
-            client_secret="b",
-            token_uri=f"{args.url}/token",
-        )
-        api = build(
-            "calendar",
-            "v3",
-            credentials=creds,
-            client_options={"api_endpoint": f"{args.url}/calendar/v3/"},
-            static_discovery=True,
-        )
+        api = google_client(args.url, email)
         calendars += [(api, cid) for cid in ids]
     tokens: dict[str, str] = {}
     for api, cid in calendars:  # the full sync, not timed

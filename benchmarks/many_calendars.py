@@ -17,12 +17,10 @@ Run: ``python benchmarks/many_calendars.py [--users 100 --calendars 100 --events
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,9 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import broker, free_port, proc_cpu  # noqa: E402  (after the sys.path line)
+
 GCAL_KAFKA = str(Path(sys.executable).with_name("gcal-kafka"))
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
-TICK = os.sysconf("SC_CLK_TCK")
 
 # What a real deployment of this size would set (stated in the README with the figures).
 WORKERS = 8
@@ -49,31 +48,7 @@ HEALTHY_POLL_SECONDS = 3600.0  # safety poll while the channel is healthy (the d
 PARTITIONS = 6
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def broker(workdir: Path) -> tuple[str, Any]:
-    external = os.environ.get("GCAL_KAFKA_TEST_BOOTSTRAP")
-    if external:
-        return external, None
-    path = ROOT / "deploy" / "local" / "kafka" / "broker.py"
-    spec = importlib.util.spec_from_file_location("gcal_bench_broker", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    local = module.LocalKafka(workdir / "kafka")
-    return local.start(timeout=120), local
-
-
 # -- /proc -----------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
-
-
 def status(pid: int) -> dict[str, int]:
     """VmRSS / VmHWM in MiB and the thread count, from /proc/<pid>/status."""
     out: dict[str, int] = {}
@@ -249,9 +224,9 @@ def idle(pid: int, seconds: float, port: int) -> dict[str, float]:
     """CPU share of one core over ``seconds`` while nothing changes (no scrapes inside)."""
     before = metrics(port)
     time.sleep(1)
-    c0, t0 = cpu_seconds(pid), time.monotonic()
+    c0, t0 = proc_cpu(pid), time.monotonic()
     time.sleep(seconds)
-    c1, t1 = cpu_seconds(pid), time.monotonic()
+    c1, t1 = proc_cpu(pid), time.monotonic()
     after = metrics(port)
     req = "gcal_kafka_google_requests_total"
     passes = "gcal_kafka_passes_total"
@@ -288,7 +263,7 @@ def main() -> None:
     proc: subprocess.Popen[bytes] | None = None
     try:
         # (1) first start, empty topics
-        emu0 = cpu_seconds(emulator.pid)
+        emu0 = proc_cpu(emulator.pid)
         t0 = time.monotonic()
         proc = start_connector(config, log)
         pid = proc.pid
@@ -300,7 +275,7 @@ def main() -> None:
             args.timeout,
         )
         rows["first_sync"] = synced - t0
-        rows["first_sync_cpu"] = cpu_seconds(pid)
+        rows["first_sync_cpu"] = proc_cpu(pid)
         channels = wait(
             "every channel open",
             lambda: open_channels(metrics(port)) >= n,
@@ -311,9 +286,9 @@ def main() -> None:
         # Opening a channel schedules one more pass (closing the gap before it): wait until no
         # pass has finished for 10 s, so the idle window below really is idle.
         rows["quiet"] = quiescent(port, proc, args.timeout) - t0
-        rows["first_cpu"] = cpu_seconds(pid)
+        rows["first_cpu"] = proc_cpu(pid)
         rows["first_status"] = status(pid)
-        rows["emulator_cpu_first"] = cpu_seconds(emulator.pid) - emu0
+        rows["emulator_cpu_first"] = proc_cpu(emulator.pid) - emu0
         state = json.loads(http_get(f"{url}/emulator/state", timeout=60)[1] or "{}")
         rows["emulator_channels"] = len(state.get("push", {}).get("channels", []) or [])
         time.sleep(5)  # the last notifications and stops settle
@@ -329,7 +304,7 @@ def main() -> None:
         proc = start_connector(config, log)
         pid = proc.pid
         rows["restart_ready"] = wait("/readyz", lambda: ready(port), proc, args.timeout) - t0
-        rows["restart_ready_cpu"] = cpu_seconds(pid)
+        rows["restart_ready_cpu"] = proc_cpu(pid)
         resumed = wait(
             "every start-up pass",
             lambda: total(metrics(port), "gcal_kafka_passes_total", 'trigger="startup"') >= n,
@@ -337,7 +312,7 @@ def main() -> None:
             args.timeout,
         )
         rows["restart_resumed"] = resumed - t0
-        rows["restart_cpu"] = cpu_seconds(pid)
+        rows["restart_cpu"] = proc_cpu(pid)
         rows["restart_status"] = status(pid)
         time.sleep(5)
         # (4) idle after the restart

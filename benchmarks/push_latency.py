@@ -39,9 +39,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from benchmarks.common import broker, free_port, google_client  # noqa: E402
 from benchmarks.many_calendars import (  # noqa: E402  (after the sys.path line)
-    broker,
-    free_port,
     http_get,
     ready,
     start_connector,
@@ -89,23 +88,7 @@ class Probe:
 
 
 def google(url: str) -> Any:
-    from google.oauth2.credentials import Credentials
-    from googleapiclient.discovery import build
-
-    creds = Credentials(
-        None,
-        refresh_token=f"refresh-{EMAIL}",
-        client_id="b",
-        client_secret="b",
-        token_uri=f"{url}/token",
-    )
-    return build(
-        "calendar",
-        "v3",
-        credentials=creds,
-        static_discovery=True,
-        client_options={"api_endpoint": f"{url}/calendar/v3/"},
-    )
+    return google_client(url, EMAIL)
 
 
 def settings(bootstrap: str, url: str, workdir: Path, calendars: list[str]) -> dict[str, Any]:
