@@ -11,13 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from connector.config import AccountSettings, CalendarFilter, Settings, SyncOptions
 from connector.core.calendar_source import CalendarInfo, CalendarSource, ListQuery
 from connector.core.records import StreamRef
+from connector.errors import ConnectorError
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +162,45 @@ def resolve_streams(
 
 
 SourceFactory = Callable[[AccountRef], CalendarSource]
+
+
+def resolve_all(
+    settings: Settings,
+    accounts: list[AccountRef],
+    sources: Mapping[str, CalendarSource],
+    thread_done: Callable[[], object] = lambda: None,
+) -> list[list[StreamSpec] | ConnectorError]:
+    """Each account's streams, or why they cannot be listed, in the accounts' order.
+
+    ``workers`` threads list them at once: each account costs a token refresh and a
+    calendarList call, and 100 accounts one after another took about 9 s of start-up.
+    ``thread_done`` runs at the end of each thread (to close its connections).
+    """
+    results: list[list[StreamSpec] | ConnectorError] = [[] for _ in accounts]
+    todo = list(enumerate(accounts))
+    todo.reverse()  # popped from the end: in the accounts' order
+    lock = threading.Lock()
+
+    def work() -> None:
+        try:
+            while True:
+                with lock:
+                    if not todo:
+                        return
+                    index, account = todo.pop()
+                try:
+                    results[index] = resolve_streams(settings, account, sources[account.name])
+                except ConnectorError as exc:
+                    results[index] = exc
+        finally:
+            thread_done()
+
+    threads = [
+        threading.Thread(target=work, name=f"list-{i}", daemon=True)
+        for i in range(max(1, min(settings.workers, len(accounts))))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -38,7 +38,7 @@ from connector.errors import ConnectorError
 from connector.passes import StreamRuntime
 from connector.service import SyncService
 from connector.signals import SignalReader
-from connector.streams import AccountRef, StreamSpec, accounts_of, resolve_streams
+from connector.streams import AccountRef, StreamSpec, accounts_of, resolve_all, resolve_streams
 
 log = logging.getLogger(__name__)
 
@@ -253,23 +253,21 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     on_request = (
         (lambda r: observer.google_request(r.method, r.status, r.duration_s)) if observer else None
     )
-    sources: dict[str, GoogleCalendarSource] = {}
-    specs: list[StreamSpec] = []
     accounts = accounts_of(settings)
+    sources = {a.name: google_source(settings, a, on_request) for a in accounts}
+    specs: list[StreamSpec] = []
     unresolved: set[str] = set()
-    for account in accounts:
-        source = google_source(settings, account, on_request)
-        sources[account.name] = source
-        try:
-            specs.extend(resolve_streams(settings, account, source))
-        except ConnectorError as exc:
+    release = [s.transport.release_thread for s in sources.values()]  # no-op if unused
+    listed = resolve_all(settings, accounts, sources, lambda: [r() for r in release])
+    for account, found in zip(accounts, listed, strict=True):
+        if isinstance(found, ConnectorError):
             # Retried by its calendar-list task, which adds the streams once it works.
             unresolved.add(account.name)
-            log.error(
-                "cannot list the calendars of an account: %s", exc, extra={"account": account.name}
-            )
+            log.error("cannot list the calendars: %s", found, extra={"account": account.name})
             if observer is not None:
                 observer.account_state(account.name, "auth_error")
+        else:
+            specs.extend(found)
     specs = unique_calendars(specs)
     checkpoints, list_channels = split_stored(read_checkpoints(conf, names.checkpoints, codec))
     generations = {

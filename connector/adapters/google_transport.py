@@ -114,6 +114,20 @@ class SharedTransport:
             resource = resources[(api_endpoint, name)] = getattr(service, name)()
         return resource
 
+    def release_thread(self) -> None:
+        """Close and forget the calling thread's transport and services: for a short-lived
+        thread (start-up listing), whose connections would otherwise stay open until the last
+        source is released."""
+        http = getattr(self._local, "http", None)
+        if http is None:
+            return
+        del self._local.http, self._local.services, self._local.resources
+        with self._lock:
+            self._opened = [h for h in self._opened if h is not http]
+        close = getattr(http, "close", None)
+        if callable(close):
+            close()
+
     def acquire(self) -> None:
         with self._lock:
             self._users += 1

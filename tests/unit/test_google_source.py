@@ -930,3 +930,28 @@ def test_the_fast_json_model_decodes_like_the_stock_one(content: bytes | str) ->
     stock = JsonModel().deserialize(content)
     assert fast == stock
     assert repr(fast) == repr(stock)  # the same types too: 1 and 1.0 are equal
+
+
+def test_a_thread_can_release_its_own_transport_early() -> None:
+    closed: list[object] = []
+
+    class Closable:
+        def close(self) -> None:
+            closed.append(self)
+
+    transport = SharedTransport(Closable)
+    transport.acquire()
+    mine: list[object] = []
+
+    def short_lived() -> None:
+        mine.append(transport.http())
+        transport.release_thread()
+        transport.release_thread()  # twice is harmless
+
+    worker = threading.Thread(target=short_lived)
+    worker.start()
+    worker.join()
+    kept = transport.http()  # this thread's, still open
+    assert closed == mine and kept is not mine[0]
+    transport.release()  # the last user: only what is still open is closed
+    assert closed == [*mine, kept]

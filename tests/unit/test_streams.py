@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
+from typing import Any
 
 from connector.config import (
     AccountSettings,
@@ -11,13 +13,15 @@ from connector.config import (
     Settings,
     SyncOptions,
 )
-from connector.core.calendar_source import CalendarInfo
+from connector.core.calendar_source import CalendarInfo, CalendarListPage
+from connector.errors import AuthError, ConnectorError
 from connector.streams import (
     AccountRef,
     accounts_of,
     calendar_kind,
     fingerprint,
     full_sync_time_min,
+    resolve_all,
     resolve_streams,
     select_calendars,
 )
@@ -111,3 +115,40 @@ def test_fingerprint_changes_with_the_query_and_not_with_the_clock() -> None:
     )
     assert full_sync_time_min(base, 1_767_225_600_000) == "2025-12-02T00:00:00Z"
     assert full_sync_time_min(SyncOptions(), 1_767_225_600_000) is None
+
+
+class SlowListing(FakeCalendarSource):
+    """A calendar list that answers only once ``wanted`` listings are under way at once."""
+
+    def __init__(self, barrier: threading.Barrier, error: ConnectorError | None = None) -> None:
+        super().__init__()
+        self.barrier = barrier
+        self.error = error
+
+    def list_calendars(self, **kwargs: Any) -> CalendarListPage:
+        self.barrier.wait(timeout=10)  # raises BrokenBarrierError if they run one by one
+        if self.error is not None:
+            raise self.error
+        return super().list_calendars(**kwargs)
+
+
+def test_accounts_are_listed_in_parallel_and_kept_in_their_order() -> None:
+    names = [f"u{i}" for i in range(6)]
+    settings = Settings(accounts=tuple(account(name=n, calendars="all") for n in names), workers=3)
+    accounts = accounts_of(settings)
+    barrier = threading.Barrier(3)
+    sources: dict[str, FakeCalendarSource] = {}
+    for n in names:
+        error = AuthError("invalid_grant", status=401) if n == "u4" else None
+        sources[n] = SlowListing(barrier, error)
+        sources[n].calendars = {f"{n}-cal@x.com": FakeCalendar()}
+    finished: list[str] = []
+
+    def done() -> None:
+        finished.append(threading.current_thread().name)
+
+    results = resolve_all(settings, accounts, sources, done)
+    assert isinstance(results[4], AuthError)
+    listed = [[s.ref.stream_id for s in r] for r in results if not isinstance(r, ConnectorError)]
+    assert listed == [[f"{n}/{n}-cal@x.com"] for n in names if n != "u4"]
+    assert sorted(finished) == ["list-0", "list-1", "list-2"]  # each thread closes its own
