@@ -140,12 +140,22 @@ def end_offsets(
         else IsolationLevel.READ_UNCOMMITTED
     )
     admin = AdminClient(client_conf(kafka_conf))
-    futures = admin.list_offsets(
-        {TopicPartition(topic, p): _LATEST for p in partitions},
-        isolation_level=level,
-        request_timeout=30,
-    )
-    return {tp.partition: future.result().offset for tp, future in futures.items()}
+    deadline = time.monotonic() + 30
+    while True:
+        futures = admin.list_offsets(
+            {TopicPartition(topic, p): _LATEST for p in partitions},
+            isolation_level=level,
+            request_timeout=30,
+        )
+        try:
+            return {tp.partition: future.result().offset for tp, future in futures.items()}
+        except KafkaException as exc:
+            # Right after a broker restart the leader's epoch may be ahead of the broker's
+            # (UNKNOWN_LEADER_EPOCH) for a moment: ask again until it settles.
+            if not is_transient(exc.args[0]) or time.monotonic() > deadline:
+                raise
+            log.debug("offsets of %s: %s (retrying)", topic, exc.args[0].name())
+            time.sleep(0.2)
 
 
 def read_checkpoints(
