@@ -59,6 +59,22 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def children_usage() -> tuple[float, int]:
+    """(CPU seconds, sum of peak RSS in MiB) of this process's live child processes (the
+    connector's page decoding processes): ``getrusage`` of the process does not include them."""
+    import multiprocessing
+
+    cpu, peak_kib = 0.0, 0
+    for child in multiprocessing.active_children():
+        try:
+            cpu += proc_cpu(child.pid or 0)
+            status = Path(f"/proc/{child.pid}/status").read_text()
+        except OSError:
+            continue
+        peak_kib += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM"))
+    return cpu, peak_kib // 1024
+
+
 def thread_cpu() -> dict[str, float]:
     """CPU seconds of this process's live threads by kind: ``librdkafka`` (``rdk:*``),
     ``workers`` (the sync pool), ``kafka-committer``, ``main-loop``, ``main`` (the

@@ -2,10 +2,10 @@
 baseline (google-api-python-client list loop, ``json.dumps`` values, a plain confluent-kafka
 ``Producer`` without transactions), over the same emulator data into the same real Kafka broker.
 
-Each side runs in its own subprocess, so its CPU time and peak memory (``getrusage``) are its
-own; the emulator runs in a third process, so its CPU is excluded from both (it is reported
-separately, read from ``/proc``). Two cases: no injected latency, and 50 ms per
-``events.list`` page (the emulator's latency knob).
+Each side runs in its own subprocess, so its CPU time and peak memory (``getrusage``, plus the
+connector's page decoding processes, read from ``/proc``) are its own; the emulator runs in a
+third process, so its CPU is excluded from both (it is reported separately). Two cases: no
+injected latency, and 50 ms per ``events.list`` page (the emulator's latency knob).
 
 Run: ``python benchmarks/full_sync.py`` (starts a local Kafka from ``deploy/local/kafka``,
 unless ``GCAL_KAFKA_TEST_BOOTSTRAP`` names a broker). ``--profile DIR`` also writes a cProfile
@@ -35,6 +35,7 @@ if str(ROOT) not in sys.path:
 
 from benchmarks.common import (  # noqa: E402  (after the sys.path line)
     broker,
+    children_usage,
     emit,
     google_client,
     proc_cpu,
@@ -158,7 +159,7 @@ def role_connector(args: argparse.Namespace) -> None:
         wiring.tune_garbage_collector()  # what ``gcal-kafka run`` does once built
     elif args.gc != "default":
         gc.set_threshold(*(int(n) for n in args.gc.split(",")))
-    cpu1, _ = _usage()
+    cpu1 = _usage()[0] + children_usage()[0]
     gc_time.reset()
     service = connector.service
     thread = threading.Thread(target=service.run, kwargs={"poll": connector.signals.poll})
@@ -173,13 +174,15 @@ def role_connector(args: argparse.Namespace) -> None:
     while not done():
         time.sleep(0.02)  # the harness's own CPU counts in the connector's: keep it small
     finished = time.perf_counter()
-    cpu2, _ = _usage()
+    decoders_cpu, decoders_rss = children_usage()
+    cpu2 = _usage()[0] + decoders_cpu
     threads = thread_cpu()
+    threads["decoding processes"] = decoders_cpu
     events = sum(len(rt.published.live) + len(rt.published.deleted) for rt in runtimes)
     service.stop()
     thread.join(60)
     connector.close()
-    _, rss = _usage()
+    rss = _usage()[1] + decoders_rss
     if args.profile:
         import pstats
 

@@ -247,6 +247,12 @@ class Settings(BaseSettings):
     workers: Annotated[int, Field(ge=1, le=256)] = Field(
         8, description="Worker threads fetching from Google."
     )
+    decode_processes: Annotated[int, Field(ge=0, le=64)] = Field(
+        1,
+        description="Processes that decode large pages from Google (64 KiB or more: full "
+        "syncs) and write their events' Avro bodies, beside the worker threads and their one "
+        "GIL; 0 does it all in the worker threads.",
+    )
     calendar_list_refresh_seconds: float = Field(
         900.0,
         gt=0,

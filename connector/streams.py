@@ -204,3 +204,25 @@ def resolve_all(
     for thread in threads:
         thread.join()
     return results
+
+
+def unique_calendars(specs: list[StreamSpec]) -> list[StreamSpec]:
+    """One stream per calendar id: the first account that lists it syncs it.
+
+    Event keys carry the calendar id and event id but no account (the contract's key), and
+    generations count per stream; two streams writing the same calendar's keys would let one
+    stream's RESET_END delete the other's rows. A shared calendar is synced once.
+    """
+    seen: dict[str, str] = {}
+    unique = []
+    for spec in specs:
+        owner = seen.get(spec.ref.calendar_id)
+        if owner is not None:
+            log.warning(
+                "calendar already synced under another account: skipped",
+                extra={"stream": spec.ref.stream_id, "synced_by": owner},
+            )
+            continue
+        seen[spec.ref.calendar_id] = spec.ref.stream_id
+        unique.append(spec)
+    return unique

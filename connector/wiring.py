@@ -21,11 +21,13 @@ from typing import Any
 from connector.adapters.avro_codec import Codec, make_codec
 from connector.adapters.google_auth import CredentialSpec, load_credentials
 from connector.adapters.google_source import GoogleCalendarSource, RequestRecord
+from connector.adapters.google_transport import SharedTransport
 from connector.adapters.kafka_admin import TopicSpec, ensure_topics, topic_partitions
 from connector.adapters.kafka_publisher import KafkaChangePublisher
 from connector.adapters.kafka_records import RecordEncoder, TopicNames
 from connector.adapters.kafka_state import read_checkpoints, read_published
 from connector.adapters.metrics import HealthServer, PrometheusObserver
+from connector.adapters.page_decoder import PageDecoder
 from connector.adapters.webhook import WebhookServer
 from connector.calendar_lists import CalendarListTask, ChannelStore, restore_channels, split_stored
 from connector.channels import ChannelManager, ChannelSettings, StopRequest
@@ -38,7 +40,14 @@ from connector.errors import ConnectorError
 from connector.passes import StreamRuntime
 from connector.service import SyncService
 from connector.signals import SignalReader
-from connector.streams import AccountRef, StreamSpec, accounts_of, resolve_all, resolve_streams
+from connector.streams import (
+    AccountRef,
+    StreamSpec,
+    accounts_of,
+    resolve_all,
+    resolve_streams,
+    unique_calendars,
+)
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +93,7 @@ def google_source(
     settings: Settings,
     account: AccountRef,
     on_request: Callable[[RequestRecord], None] | None = None,
+    transport: SharedTransport | None = None,
 ) -> GoogleCalendarSource:
     creds = account.settings.credentials
     spec = CredentialSpec(
@@ -99,29 +109,17 @@ def google_source(
         quota_user=account.subject,
         timeout=settings.google.request_timeout_seconds,
         on_request=on_request,
+        transport=transport,
     )
 
 
-def unique_calendars(specs: list[StreamSpec]) -> list[StreamSpec]:
-    """One stream per calendar id: the first account that lists it syncs it.
-
-    Event keys carry the calendar id and event id but no account (the contract's key), and
-    generations count per stream; two streams writing the same calendar's keys would let one
-    stream's RESET_END delete the other's rows. A shared calendar is synced once.
-    """
-    seen: dict[str, str] = {}
-    unique = []
-    for spec in specs:
-        owner = seen.get(spec.ref.calendar_id)
-        if owner is not None:
-            log.warning(
-                "calendar already synced under another account: skipped",
-                extra={"stream": spec.ref.stream_id, "synced_by": owner},
-            )
-            continue
-        seen[spec.ref.calendar_id] = spec.ref.stream_id
-        unique.append(spec)
-    return unique
+def google_transport(settings: Settings) -> SharedTransport:
+    """The connections every account's source shares, and the page decoding processes."""
+    processes = settings.decode_processes
+    return SharedTransport(
+        timeout=settings.google.request_timeout_seconds,
+        pages=PageDecoder(processes) if processes > 0 else None,
+    )
 
 
 @dataclass
@@ -134,6 +132,7 @@ class Connector:
     channels: ChannelManager | None = None
     webhook: WebhookServer | None = None
     observer: PrometheusObserver | None = None
+    pages: PageDecoder | None = None
 
     def tick(self) -> None:
         """Called from the main loop: operator signals."""
@@ -154,6 +153,8 @@ class Connector:
         self.publisher.close()
         for source in self.sources.values():
             source.close()
+        if self.pages is not None:
+            self.pages.close()
 
 
 def make_channels(
@@ -254,7 +255,10 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         (lambda r: observer.google_request(r.method, r.status, r.duration_s)) if observer else None
     )
     accounts = accounts_of(settings)
-    sources = {a.name: google_source(settings, a, on_request) for a in accounts}
+    transport = google_transport(settings)
+    if transport.pages is not None:
+        transport.pages.start()
+    sources = {a.name: google_source(settings, a, on_request, transport) for a in accounts}
     specs: list[StreamSpec] = []
     unresolved: set[str] = set()
     release = [s.transport.release_thread for s in sources.values()]  # no-op if unused
@@ -335,7 +339,9 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         service.request_resync,
         lambda s: s in runtimes_by_id and runtimes_by_id[s].operator_reset,
     )
-    return Connector(settings, service, publisher, signals, sources, channels, webhook, observer)
+    return Connector(
+        settings, service, publisher, signals, sources, channels, webhook, observer, transport.pages
+    )
 
 
 def tune_garbage_collector() -> None:

@@ -21,6 +21,7 @@ from connector.adapters.avro_fastpath import (
     zigzag,
 )
 from connector.adapters.avro_shapes import SparseWriter
+from connector.adapters.page_decoder import PreparedEvent
 from connector.core.mapping import event_id_of, from_calendar_event, to_calendar_event
 from connector.core.records import (
     ChangeEvent,
@@ -213,7 +214,10 @@ class ChangeWriter:
         else:
             event_id_of(event)  # the same check to_calendar_event makes
             out += b"\x02"
-            self._event(event, out)
+            if type(event) is PreparedEvent:
+                out += event.avro_body  # written by a decoding process (page_decoder)
+            else:
+                self._event(event, out)
 
 
 def _symbols(enum_schema: Mapping[str, Any]) -> dict[str, bytes]:

@@ -36,6 +36,7 @@ from googleapiclient.errors import HttpError
 
 from connector.adapters.google_errors import CallContext, to_connector_error
 from connector.adapters.google_transport import HttpFactory, SharedTransport, shared_transport
+from connector.adapters.page_decoder import PreparedEvent
 from connector.core.calendar_source import (
     CalendarInfo,
     CalendarListPage,
@@ -202,7 +203,7 @@ class GoogleCalendarSource:
         body = self._execute(self._resource("events").list(**params), ctx)
         items = body.get("items") or []
         return EventsPage(
-            items=[i for i in items if isinstance(i, dict)],
+            items=[i for i in items if type(i) is dict or type(i) is PreparedEvent],
             next_page_token=body.get("nextPageToken") or None,
             next_sync_token=body.get("nextSyncToken") or None,
             time_zone=body.get("timeZone"),

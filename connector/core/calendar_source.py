@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -64,7 +65,7 @@ class ListQuery:
 class EventsPage:
     """One page of ``events.list``. ``next_sync_token`` is set on the last page only."""
 
-    items: list[dict[str, Any]]
+    items: list[Mapping[str, Any]]  # Google event JSON objects (dicts, or mappings of them)
     next_page_token: str | None
     next_sync_token: str | None
     time_zone: str | None = None

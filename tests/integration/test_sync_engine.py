@@ -346,3 +346,41 @@ def test_at_least_once_mode_without_transactions(
     counted = Counter(ops(observed(settings)))
     assert counted[("CREATED", "a0000", 1)] == 1
     assert counted[("CANCELLED", "a0003", 1)] == 1
+
+
+def test_large_pages_decoded_in_a_process_publish_what_the_workers_would(
+    kafka_bootstrap: str, topic_prefix: str, emulator: EmulatorServer, tmp_path: Path
+) -> None:
+    items = [
+        event(
+            f"big{i:05d}",
+            f"event {i}",
+            day=1 + i % 28,
+            description="x" * (i % 300),
+            attendees=[{"email": f"p{i % 7}@example.com", "responseStatus": "accepted"}],
+            extendedProperties={"private": {"n": str(i)}},
+        )
+        for i in range(3000)
+    ]
+    emulator.control.seed(dataset({ALICE: items}))
+    published = {}
+    for processes in (1, 0):
+        prefix = f"{topic_prefix}p{processes}."
+        settings = settings_for(
+            kafka_bootstrap, prefix, emulator, tmp_path, decode_processes=processes
+        )
+        with RunningConnector(settings) as running:
+            wait_for(resets_done(settings, 1), what="the full sync")
+            decoder = running.connector.pages
+            if processes:
+                assert decoder is not None and decoder.decoded >= 2  # both pages of 2,500
+            else:
+                assert decoder is None
+            assert in_sync(settings, emulator, ALICE)()
+        published[processes] = [
+            (r.event_id, r.change.op, r.change.version, r.change.event)
+            for r in observed(settings)
+            if r.change is not None
+        ]
+    assert len(published[1]) == 3002
+    assert published[1] == published[0]

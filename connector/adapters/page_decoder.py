@@ -1,0 +1,237 @@
+"""Large ``events.list`` pages decoded, and their events' Avro bodies written, in other processes.
+
+A full sync's Python work per event (decode the page's JSON, write the 47-field ``CalendarEvent``
+body, build the envelope, produce) all ran under one GIL, which capped the connector near one
+core however many calendars it fetched at once. Decoding and the body are the two biggest parts
+and need nothing from the connector's state, so a page of at least ``min_bytes`` goes, as the raw
+bytes Google sent, to a process of a small pool (``decode_processes``). There, ``prepare_page``
+decodes it and turns each event into a ``PreparedEvent``: the few fields the sync core reads
+(``FACT_KEYS``) and the finished Avro body. The worker thread gets the page back ready for
+``apply_page``, and ``ChangeWriter`` copies each body instead of writing it.
+
+A ``PreparedEvent`` is a read-only ``Mapping`` of the whole Google event: any other key is read
+from its Avro body (decoded once, on first use), so code that wants the full event (a Schema
+Registry writer schema other than ours, say) still sees exactly what Google sent.
+
+Everything a worker process might read differently from the in-thread path is left to it: a page
+that orjson would not read exactly as ``json`` does (``fast_loads``) comes back as None and is
+decoded in the thread; an item without a string ``id`` and ``etag``, or whose body cannot be
+written, stays a plain dict. If a process dies, the page is decoded in the thread and the pool
+is started again.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import orjson
+
+from connector.adapters.avro_fastpath import Reader, Writer, compile_reader
+from connector.adapters.avro_shapes import SparseWriter
+
+log = logging.getLogger(__name__)
+
+# What the sync core reads of an item (``connector.core.mapping`` and ``sync.version_of``).
+FACT_KEYS = frozenset({"id", "etag", "status", "recurringEventId", "updated"})
+EVENTS_KIND = "calendar#events"
+MIN_BYTES = 64 * 1024  # below this, the round trip to another process is not worth it
+
+# Every byte to a space except digits to "0": a run of 19 digits marks a possible integer beyond
+# 64 bits, which orjson would turn into a float (1.2345678901234568e+29) where json keeps an int.
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x20 for i in range(256))
+_LONG_DIGITS = b"0" * 19
+
+
+class NotFast(ValueError):
+    """orjson might read these bytes differently from ``json``: decode them with ``json``."""
+
+
+def fast_loads(content: bytes) -> Any:
+    """``json.loads(content)`` computed by orjson; raises NotFast where the two could differ.
+
+    They differ on integers beyond 64 bits (a run of 19 or more digits anywhere: the scan costs
+    about 2 ms per 2.7 MB page), lone surrogate escapes and numbers beyond a double (orjson
+    refuses both).
+    """
+    if content.translate(_DIGITS).find(_LONG_DIGITS) >= 0:
+        raise NotFast("a run of 19 or more digits")
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError as exc:
+        raise NotFast(str(exc)) from None
+
+
+@functools.cache
+def _body_reader() -> Reader:
+    return compile_reader()
+
+
+@functools.cache
+def _body_writer() -> Writer:
+    return SparseWriter().write
+
+
+class PreparedEvent(Mapping[str, Any]):
+    """A Google event as a worker process left it: the core's fields and the Avro body.
+
+    ``get`` of a ``FACT_KEYS`` key costs a dict lookup; anything else decodes the body once
+    into the full event: the same JSON Google sent (the reader round-trips the writer), its keys
+    in the schema's order rather than Google's.
+    """
+
+    __slots__ = ("_facts", "_full", "avro_body")
+
+    def __init__(self, facts: dict[str, Any], avro_body: bytes) -> None:
+        self._facts = facts
+        self.avro_body = avro_body
+        self._full: dict[str, Any] | None = None
+
+    def __reduce__(self) -> tuple[type[PreparedEvent], tuple[dict[str, Any], bytes]]:
+        return PreparedEvent, (self._facts, self.avro_body)
+
+    def full(self) -> dict[str, Any]:
+        """The whole event, decoded from the body (once)."""
+        full = self._full
+        if full is None:
+            full, _ = _body_reader()(self.avro_body, 0)
+            self._full = full
+        return full
+
+    def get(self, key: str, default: Any = None) -> Any:
+        if key in FACT_KEYS:
+            return self._facts.get(key, default)
+        return self.full().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        if key in FACT_KEYS:
+            return key in self._facts
+        return key in self.full()
+
+    def __getitem__(self, key: str) -> Any:
+        return self.full()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.full())
+
+    def __len__(self) -> int:
+        return len(self.full())
+
+    def __repr__(self) -> str:  # never the event's content: logs must not carry event bodies
+        return f"PreparedEvent(id={self._facts.get('id')!r}, {len(self.avro_body)} body bytes)"
+
+
+# -- in the worker process ----------------------------------------------------------------------
+def _init_process() -> None:
+    """A decoding process: Ctrl-C is the parent's to handle; collect garbage as the parent does
+    (``wiring.tune_garbage_collector``): a page is ~75,000 containers alive at once."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    gc.set_threshold(200_000, 20, 20)
+
+
+def _warm_up() -> None:
+    """Compile the body writer before the first page arrives."""
+    _body_writer()
+
+
+def _prepare(item: Any, write: Writer) -> Any:
+    if type(item) is not dict:
+        return item
+    if type(item.get("id")) is not str or type(item.get("etag")) is not str:
+        return item  # the core decides (a dead letter, or a version from the content)
+    body = bytearray()
+    try:
+        write(item, body)
+    except Exception:  # the thread's writer will meet the same problem and report it
+        return item
+    return PreparedEvent({k: item[k] for k in FACT_KEYS if k in item}, bytes(body))
+
+
+def prepare_page(content: bytes) -> Any:
+    """The decoded response, with an events page's items as ``PreparedEvent``; None when the
+    bytes must be decoded by ``json`` instead (``fast_loads``)."""
+    try:
+        page = fast_loads(content)
+    except NotFast:
+        return None
+    if type(page) is not dict or page.get("kind") != EVENTS_KIND:
+        return page
+    items = page.get("items")
+    if type(items) is list:
+        write = _body_writer()
+        page["items"] = [_prepare(item, write) for item in items]
+    return page
+
+
+# -- in the connector -----------------------------------------------------------------------------
+class PageDecoder:
+    """A pool of ``processes`` decoding processes, started on the first page that needs one."""
+
+    def __init__(self, processes: int, *, min_bytes: int = MIN_BYTES) -> None:
+        if processes < 1:
+            raise ValueError("processes must be at least 1")
+        self.processes = processes
+        self.min_bytes = min_bytes
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.restarts = 0  # pools replaced after a process died
+        self.decoded = 0  # pages decoded by a process
+
+    def _current(self) -> ProcessPoolExecutor | None:
+        with self._lock:
+            if self._pool is None and not self._closed:
+                self._pool = ProcessPoolExecutor(
+                    self.processes,
+                    mp_context=multiprocessing.get_context("spawn"),  # threads run here: no fork
+                    initializer=_init_process,
+                )
+            return self._pool
+
+    def start(self) -> None:
+        """Start the processes now, in the background (they take ~0.15 s of CPU to import),
+        so that the first large page does not wait for them."""
+        pool = self._current()
+        if pool is not None:
+            for _ in range(self.processes):
+                pool.submit(_warm_up)
+
+    def decode(self, content: bytes) -> Any:
+        """``prepare_page(content)`` in a decoding process; None: decode it in this thread."""
+        pool = self._current()
+        if pool is None:
+            return None
+        try:
+            page = pool.submit(prepare_page, content).result()
+        except BrokenProcessPool:
+            self._replace(pool)
+            return None
+        except RuntimeError:  # the pool is being shut down (the connector is stopping)
+            return None
+        with self._lock:
+            self.decoded += 1
+        return page
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is not broken:
+                return  # another thread already replaced it
+            self._pool = None
+            self.restarts += 1
+        log.warning("a page decoding process died: decoding in the worker, then restarting it")
+        broken.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
