@@ -19,6 +19,7 @@ from connector.adapters.page_decoder import (
     NotFast,
     PageDecoder,
     PreparedEvent,
+    PreparedPage,
     fast_loads,
     prepare_page,
 )
@@ -47,6 +48,13 @@ def events_page(items: list[Any], **extra: Any) -> bytes:
     return json.dumps(body).encode()
 
 
+def prepared_page(content: bytes) -> dict[str, Any]:
+    """What the worker thread gets: the decoding process's ``PreparedPage``, unpacked."""
+    prepared = prepare_page(content)
+    assert isinstance(prepared, PreparedPage)
+    return prepared.page()
+
+
 def body_of(item: Any) -> bytes:
     out = bytearray()
     SparseWriter().write(item, out)
@@ -55,7 +63,7 @@ def body_of(item: Any) -> bytes:
 
 def test_prepared_events_read_as_the_google_json_and_carry_its_avro_body() -> None:
     items = sample_items()
-    page = prepare_page(events_page(items, nextPageToken="next"))
+    page = prepared_page(events_page(items, nextPageToken="next"))
     assert page["nextPageToken"] == "next"
     assert page["kind"] == "calendar#events"
     prepared = page["items"]
@@ -78,7 +86,7 @@ def test_prepared_events_read_as_the_google_json_and_carry_its_avro_body() -> No
 
 def test_the_core_maps_prepared_events_as_it_maps_dicts() -> None:
     items = sample_items()
-    prepared = prepare_page(events_page(items, nextSyncToken="s"))["items"]
+    prepared = prepared_page(events_page(items, nextSyncToken="s"))["items"]
 
     def records(page_items: list[Any]) -> list[Any]:
         current = sync.start_pass(STREAM, None, "fp", Trigger.POLL)
@@ -99,7 +107,7 @@ def test_the_core_maps_prepared_events_as_it_maps_dicts() -> None:
 def test_change_events_encode_to_the_same_bytes_either_way() -> None:
     codec = SingleObjectCodec()
     items = [i for i in sample_items() if "id" in i and "etag" in i]
-    prepared = prepare_page(events_page(items, nextSyncToken="s"))["items"]
+    prepared = prepared_page(events_page(items, nextSyncToken="s"))["items"]
     current = sync.start_pass(STREAM, None, "fp", Trigger.POLL)
     for item, fast in zip(items, prepared, strict=True):
         plain, _ = sync.apply_page(current, [item], None, "s", sync.Published(), 5)
@@ -112,7 +120,7 @@ def test_change_events_encode_to_the_same_bytes_either_way() -> None:
 
 def test_logs_never_see_an_events_content() -> None:
     item = {"id": "e1", "etag": '"1"', "summary": "Salary review with Bob"}
-    prepared = prepare_page(events_page([item]))["items"][0]
+    prepared = prepared_page(events_page([item]))["items"][0]
     assert "Salary" not in repr(prepared)
     assert "e1" in repr(prepared)
 
@@ -120,8 +128,14 @@ def test_logs_never_see_an_events_content() -> None:
 def test_other_responses_and_odd_items_pass_through() -> None:
     listing = {"kind": "calendar#calendarList", "items": [{"id": "a", "etag": '"1"'}]}
     assert prepare_page(json.dumps(listing).encode()) == listing
-    odd = {"kind": "calendar#events", "items": [1, "x", None, {"id": 5, "etag": '"1"'}]}
-    assert prepare_page(json.dumps(odd).encode()) == odd
+    odd = {
+        "kind": "calendar#events",
+        "items": [
+            *(1, "x", None, {"id": 5, "etag": '"1"'}),
+            [1.5e300, -(2**53), 0.1, "\u00e9\U0001f600"],
+        ],
+    }
+    assert prepared_page(json.dumps(odd).encode()) == odd
     assert prepare_page(b'{"kind": "calendar#events"}') == {"kind": "calendar#events"}
 
 
