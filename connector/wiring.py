@@ -8,7 +8,6 @@ read back with read_committed, so what is read is final.
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 import signal
 import threading
@@ -37,6 +36,7 @@ from connector.core import push
 from connector.core.records import Checkpoint, Trigger
 from connector.core.sync import Published
 from connector.errors import ConnectorError
+from connector.gc_tuning import tune_garbage_collector
 from connector.passes import StreamRuntime
 from connector.service import SyncService
 from connector.signals import SignalReader
@@ -113,12 +113,15 @@ def google_source(
     )
 
 
-def google_transport(settings: Settings) -> SharedTransport:
+def google_transport(
+    settings: Settings, observer: PrometheusObserver | None = None
+) -> SharedTransport:
     """The connections every account's source shares, and the page decoding processes."""
     processes = settings.decode_processes
+    on_page = observer.page_decoded if observer else None
     return SharedTransport(
         timeout=settings.google.request_timeout_seconds,
-        pages=PageDecoder(processes) if processes > 0 else None,
+        pages=PageDecoder(processes, on_page=on_page) if processes > 0 else None,
     )
 
 
@@ -255,7 +258,7 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
         (lambda r: observer.google_request(r.method, r.status, r.duration_s)) if observer else None
     )
     accounts = accounts_of(settings)
-    transport = google_transport(settings)
+    transport = google_transport(settings, observer)
     if transport.pages is not None:
         transport.pages.start()
     sources = {a.name: google_source(settings, a, on_request, transport) for a in accounts}
@@ -342,20 +345,6 @@ def build(settings: Settings, observer: PrometheusObserver | None = None) -> Con
     return Connector(
         settings, service, publisher, signals, sources, channels, webhook, observer, transport.pages
     )
-
-
-def tune_garbage_collector() -> None:
-    """Freeze the start-up heap (restored state, schemas, clients) out of the collector's
-    reach and collect the young generation only after 200,000 net new container objects.
-
-    A page of 2,500 events is about 75,000 containers, alive from decode to encode. Python's
-    default (700) scanned them as they were built and again in older generations: a third of
-    a full sync's CPU. At 200,000: 1-3 collections per 100,000 events (benchmarks/full_sync.py
-    prints them). The cost: cyclic garbage (a few tens of MB at most) may live longer.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(200_000, 20, 20)
 
 
 def run(settings: Settings) -> int:

@@ -193,6 +193,16 @@ class PrometheusObserver:
         self.queue = Gauge(
             p + "producer_queue_messages", "Messages in librdkafka's producer queue.", registry=r
         )
+        self.decoded_pages = Counter(
+            p + "decoded_pages",
+            "Large pages by who decoded them: a decoding process, or the worker thread instead "
+            "(json might read them differently, or the process died).",
+            ["by"],
+            registry=r,
+        )
+        self.decoder_restarts = Counter(
+            p + "decoding_process_restarts", "Decoding process pools replaced.", registry=r
+        )
         self.up = Gauge(p + "up", "1 while the connector runs.", registry=r)
         self.ready = Gauge(
             p + "ready",
@@ -309,6 +319,14 @@ class PrometheusObserver:
     def push_notification(self, state: str) -> None:
         """One notification received by the webhook listener, by resource state or outcome."""
         self.notifications.labels(state if state in _NOTIFICATION_STATES else "other").inc()
+
+    def page_decoded(self, by: str) -> None:
+        """``by``: ``process``, ``thread`` (a large page decoded in the worker thread) or
+        ``restart`` (a decoding process died: its page was decoded in the thread)."""
+        if by == "restart":
+            self.decoder_restarts.inc()
+            by = "thread"
+        self.decoded_pages.labels(by).inc()
 
     def librdkafka_stats(self, stats_json: str) -> None:
         try:

@@ -23,12 +23,13 @@ is started again.
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 import multiprocessing
+import os
 import signal
 import threading
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ import orjson
 
 from connector.adapters.avro_fastpath import Reader, Writer, compile_reader
 from connector.adapters.avro_shapes import SparseWriter
+from connector.gc_tuning import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 FACT_KEYS = frozenset({"id", "etag", "status", "recurringEventId", "updated"})
 EVENTS_KIND = "calendar#events"
 MIN_BYTES = 64 * 1024  # below this, the round trip to another process is not worth it
+PARENT_CHECK_SECONDS = 1.0
 
 # Every byte to a space except digits to "0": a run of 19 digits marks a possible integer beyond
 # 64 bits, which orjson would turn into a float (1.2345678901234568e+29) where json keeps an int.
@@ -128,11 +131,20 @@ class PreparedEvent(Mapping[str, Any]):
 
 
 # -- in the worker process ----------------------------------------------------------------------
-def _init_process() -> None:
+def _init_process(parent: int) -> None:
     """A decoding process: Ctrl-C is the parent's to handle; collect garbage as the parent does
-    (``wiring.tune_garbage_collector``): a page is ~75,000 containers alive at once."""
+    (a page is ~75,000 containers alive at once); exit when the parent is gone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.set_threshold(200_000, 20, 20)
+    tune_garbage_collector(freeze=False)
+    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
+
+
+def _exit_with(parent: int) -> None:
+    """Exit once ``parent`` is gone. A process killed with SIGKILL (an OOM kill, say) cannot
+    stop its pool, and the pool's queue does not tell its processes: they would wait forever."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(0)
 
 
 def _warm_up() -> None:
@@ -218,7 +230,13 @@ def prepare_page(content: bytes) -> Any:
 class PageDecoder:
     """A pool of ``processes`` decoding processes, started on the first page that needs one."""
 
-    def __init__(self, processes: int, *, min_bytes: int = MIN_BYTES) -> None:
+    def __init__(
+        self,
+        processes: int,
+        *,
+        min_bytes: int = MIN_BYTES,
+        on_page: Callable[[str], None] | None = None,
+    ) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
         self.processes = processes
@@ -228,6 +246,9 @@ class PageDecoder:
         self._closed = False
         self.restarts = 0  # pools replaced after a process died
         self.decoded = 0  # pages decoded by a process
+        # Called per page: "process", "thread" (decoded in the worker thread instead) or
+        # "restart" (the same, because a process died).
+        self._on_page = on_page or (lambda by: None)
 
     def _current(self) -> ProcessPoolExecutor | None:
         with self._lock:
@@ -236,6 +257,7 @@ class PageDecoder:
                     self.processes,
                     mp_context=multiprocessing.get_context("spawn"),  # threads run here: no fork
                     initializer=_init_process,
+                    initargs=(os.getpid(),),
                 )
             return self._pool
 
@@ -254,16 +276,19 @@ class PageDecoder:
             return None
         try:
             page = pool.submit(prepare_page, content).result()
-            if type(page) is PreparedPage:
-                page = page.page()
         except BrokenProcessPool:
             self._replace(pool)
+            self._on_page("restart")
             return None
         except RuntimeError:  # the pool is being shut down (the connector is stopping)
             return None
+        if page is None:
+            self._on_page("thread")  # json might read it differently from orjson
+            return None
         with self._lock:
             self.decoded += 1
-        return page
+        self._on_page("process")
+        return page.page() if type(page) is PreparedPage else page
 
     def _replace(self, broken: ProcessPoolExecutor) -> None:
         with self._lock:

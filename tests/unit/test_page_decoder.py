@@ -6,14 +6,19 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from connector.adapters.avro_codec import SingleObjectCodec
 from connector.adapters.avro_shapes import SparseWriter
 from connector.adapters.google_transport import FastJsonModel
+from connector.adapters.metrics import PrometheusObserver
 from connector.adapters.page_decoder import (
     FACT_KEYS,
     NotFast,
@@ -26,7 +31,8 @@ from connector.adapters.page_decoder import (
 from connector.core import sync
 from connector.core.records import ChangeEvent, StreamRef, Trigger
 
-EVENTS_DIR = Path(__file__).resolve().parents[1] / "data" / "events"
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS_DIR = ROOT / "tests" / "data" / "events"
 STREAM = StreamRef("alice/cal", "alice", "cal@example.com")
 
 
@@ -177,3 +183,56 @@ def test_a_decoding_process_decodes_large_pages_and_is_restarted_if_it_dies() ->
     finally:
         decoder.close()
     assert decoder.decode(content) is None  # closed: the worker thread decodes
+
+
+def test_decoding_processes_exit_when_the_connector_is_killed() -> None:
+    """SIGKILL (an OOM kill) gives the pool no chance to stop its processes; they notice."""
+    script = (
+        "import time\n"
+        "from connector.adapters.page_decoder import PageDecoder, _warm_up\n"
+        "if __name__ == '__main__':\n"
+        "    decoder = PageDecoder(1)\n"
+        "    decoder._current().submit(_warm_up).result()\n"
+        "    print(*decoder._pool._processes, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    ) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        os.kill(child, 0)  # alive
+        parent.kill()
+        parent.wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(child, signal.SIGKILL)
+    pytest.fail("the decoding process outlived its connector")
+
+
+def test_pages_are_counted_by_who_decoded_them() -> None:
+    registry = CollectorRegistry()
+    observer = PrometheusObserver(registry)
+    decoder = PageDecoder(1, min_bytes=16, on_page=observer.page_decoded)
+    model = FastJsonModel(decoder)
+    try:
+        model.deserialize(events_page([{"id": "a", "etag": '"1"'}]))
+        model.deserialize(b'{"kind": "calendar#events", "n": 12345678901234567890}')
+        for pid in list(decoder._pool._processes):  # type: ignore[union-attr]
+            os.kill(pid, signal.SIGKILL)
+        model.deserialize(events_page([{"id": "a", "etag": '"1"'}]))
+    finally:
+        decoder.close()
+
+    def value(name: str, **labels: str) -> float:
+        found = registry.get_sample_value(name, labels)
+        return found or 0.0
+
+    assert value("gcal_kafka_decoded_pages_total", by="process") == 1
+    assert value("gcal_kafka_decoded_pages_total", by="thread") == 2
+    assert value("gcal_kafka_decoding_process_restarts_total") == 1
