@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from connector.adapters.avro_fastpath import Writer, compile_writer, zigzag
+from connector.adapters.avro_native import native_writer
 from connector.core.mapping import ANY, BOOLEAN, EVENT_SPEC, LONG, STRING, Arr, Kind, Rec, StrMap
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -261,16 +262,24 @@ class SparseWriter:
     fastavro's ``schemaless_writer`` for ``to_calendar_event(google_json)``.
     ``compile_after``: a shape gets its own function when seen that many times (1: at once).
     ``max_shapes``: per record type; objects of other shapes go to the general writer.
+    ``use_native``: try the compiled writer (``avro_native``, when built) first; it writes a
+    plain event in about a quarter of the shape functions' time and raises for anything else.
     """
 
     def __init__(
-        self, spec: Rec = EVENT_SPEC, *, compile_after: int = 2, max_shapes: int = 512
+        self,
+        spec: Rec = EVENT_SPEC,
+        *,
+        compile_after: int = 2,
+        max_shapes: int = 512,
+        use_native: bool = True,
     ) -> None:
         self._compiler = _ShapeCompiler(compile_after, max_shapes)
         top = self._compiler.record(spec)
         general = compile_writer(spec)
         shapes_get = top.shapes.get
         learn = top.learn
+        native = native_writer(spec) if use_native else None
 
         def fast(obj: dict[str, Any]) -> bytes:
             """The body from the shape functions; raises if they do not handle ``obj``."""
@@ -278,6 +287,13 @@ class SparseWriter:
 
         def write(obj: Mapping[str, Any], out: bytearray) -> None:
             if type(obj) is dict:
+                if native is not None:
+                    try:
+                        out += native(obj)
+                    except Exception:  # noqa: S110 - not a plain event: the Python writers
+                        pass
+                    else:
+                        return
                 try:
                     body = (shapes_get(tuple(obj)) or learn(obj))(obj)
                 except Exception:  # noqa: S110 - the general writer decides (and raises)
