@@ -122,6 +122,7 @@ def role_connector(args: argparse.Namespace) -> None:
     from connector import wiring
     from connector.config import Settings
     from connector.core.records import Phase
+    from connector.gc_tuning import tune_garbage_collector
 
     logging.basicConfig(level=logging.WARNING)
     tmp = Path(tempfile.mkdtemp(prefix="gcal-bench-"))
@@ -156,7 +157,7 @@ def role_connector(args: argparse.Namespace) -> None:
     connector = wiring.build(settings)
     built = time.perf_counter()
     if args.gc == "run":
-        wiring.tune_garbage_collector()  # what ``gcal-kafka run`` does once built
+        tune_garbage_collector()  # what ``gcal-kafka run`` does once built
     elif args.gc != "default":
         gc.set_threshold(*(int(n) for n in args.gc.split(",")))
     cpu1 = _usage()[0] + children_usage()[0]

@@ -70,6 +70,7 @@ def role_connector(args: argparse.Namespace) -> None:
     from connector.adapters.metrics import PrometheusObserver
     from connector.config import Settings
     from connector.core.records import Phase, Trigger
+    from connector.gc_tuning import tune_garbage_collector
 
     work = Path(args.workdir)
     accounts = []
@@ -103,7 +104,7 @@ def role_connector(args: argparse.Namespace) -> None:
     logs.configure("INFO", "json", stream=log_file)
     observer = PrometheusObserver()
     connector = wiring.build(settings, observer)
-    wiring.tune_garbage_collector()
+    tune_garbage_collector()
     service = connector.service
     if args.commit_every_pass:  # the cost of the commit that quiet passes skip
         service._passes._quiet_max_age_ms = 0
