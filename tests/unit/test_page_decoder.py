@@ -29,6 +29,7 @@ from connector.adapters.page_decoder import (
     prepare_page,
 )
 from connector.core import sync
+from connector.core.mapping import to_calendar_event
 from connector.core.records import ChangeEvent, StreamRef, Trigger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,6 +87,8 @@ def test_prepared_events_read_as_the_google_json_and_carry_its_avro_body() -> No
             assert (key in got) == (key in item)
         assert dict(got) == item
         assert got == item
+        # What a Schema Registry writer schema other than ours is written from:
+        assert to_calendar_event(got) == to_calendar_event(item)
         assert len(got) == len(item)
         assert sorted(got) == sorted(item)  # in the schema's field order, not Google's
 
