@@ -59,6 +59,30 @@ def proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the connector and its page decoding processes)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            children = [int(c) for c in task.read_text().split()]
+        except OSError:
+            continue
+        for child in children:
+            found += process_tree(child)
+    return found
+
+
+def tree_cpu(pid: int) -> float:
+    """User+system CPU seconds of ``pid`` and its live descendants."""
+    total = 0.0
+    for member in process_tree(pid):
+        try:
+            total += proc_cpu(member)
+        except OSError:
+            continue
+    return total
+
+
 def children_usage() -> tuple[float, int]:
     """(CPU seconds, sum of peak RSS in MiB) of this process's live child processes (the
     connector's page decoding processes): ``getrusage`` of the process does not include them."""
