@@ -4,10 +4,11 @@ A full sync's Python work per event (decode the page's JSON, write the 47-field 
 body, build the envelope, produce) all ran under one GIL, which capped the connector near one
 core however many calendars it fetched at once. Decoding and the body are the two biggest parts
 and need nothing from the connector's state, so a page of at least ``min_bytes`` goes, as the raw
-bytes Google sent, to a process of a small pool (``decode_processes``). There, ``prepare_page``
-decodes it and turns each event into a ``PreparedEvent``: the few fields the sync core reads
-(``FACT_KEYS``) and the finished Avro body. The worker thread gets the page back ready for
-``apply_page``, and ``ChangeWriter`` copies each body instead of writing it.
+bytes Google sent, to one of ``decode_processes`` processes (``page_worker``, over a pipe). There,
+``prepare_page`` decodes it and writes each event's Avro body; the page comes back as a
+``PreparedPage`` (JSON of the few fields the sync core reads, ``FACT_KEYS``, and the bodies end
+to end), which the worker thread turns into ``PreparedEvent`` items ready for ``apply_page``;
+``ChangeWriter`` copies each body instead of writing it.
 
 A ``PreparedEvent`` is a read-only ``Mapping`` of the whole Google event: any other key is read
 from its Avro body (decoded once, on first use), so code that wants the full event (a Schema
@@ -16,30 +17,28 @@ Registry writer schema other than ours, say) still sees exactly what Google sent
 Everything a worker process might read differently from the in-thread path is left to it: a page
 that orjson would not read exactly as ``json`` does (``fast_loads``) comes back as None and is
 decoded in the thread; an item without a string ``id`` and ``etag``, or whose body cannot be
-written, stays a plain dict. If a process dies, the page is decoded in the thread and the pool
-is started again.
+written, stays a plain dict. If a process dies, the page is decoded in the thread and another
+process is started. A process exits at the end of its input, so it never outlives the connector.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-import multiprocessing
-import os
-import signal
+import queue
+import subprocess
+import sys
 import threading
-import time
+from array import array
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
 from connector.adapters.avro_fastpath import Reader, Writer, compile_reader
 from connector.adapters.avro_shapes import SparseWriter
-from connector.gc_tuning import tune_garbage_collector
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +46,7 @@ log = logging.getLogger(__name__)
 FACT_KEYS = frozenset({"id", "etag", "status", "recurringEventId", "updated"})
 EVENTS_KIND = "calendar#events"
 MIN_BYTES = 64 * 1024  # below this, the round trip to another process is not worth it
-PARENT_CHECK_SECONDS = 1.0
+PREPARED, NOT_PREPARED = b"P", b"N"  # a decoding process's replies
 
 # Every byte to a space except digits to "0": a run of 19 digits marks a possible integer beyond
 # 64 bits, which orjson would turn into a float (1.2345678901234568e+29) where json keeps an int.
@@ -130,28 +129,7 @@ class PreparedEvent(Mapping[str, Any]):
         return f"PreparedEvent(id={self._facts.get('id')!r}, {len(self.avro_body)} body bytes)"
 
 
-# -- in the worker process ----------------------------------------------------------------------
-def _init_process(parent: int) -> None:
-    """A decoding process: Ctrl-C is the parent's to handle; collect garbage as the parent does
-    (a page is ~75,000 containers alive at once); exit when the parent is gone."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    tune_garbage_collector(freeze=False)
-    threading.Thread(target=_exit_with, args=(parent,), name="parent-watch", daemon=True).start()
-
-
-def _exit_with(parent: int) -> None:
-    """Exit once ``parent`` is gone. A process killed with SIGKILL (an OOM kill, say) cannot
-    stop its pool, and the pool's queue does not tell its processes: they would wait forever."""
-    while os.getppid() == parent:
-        time.sleep(PARENT_CHECK_SECONDS)
-    os._exit(0)
-
-
-def _warm_up() -> None:
-    """Compile the body writer before the first page arrives."""
-    _body_writer()
-
-
+# -- in the decoding process (connector/adapters/page_worker.py) -------------------------------
 @dataclass(frozen=True, slots=True)
 class PreparedPage:
     """An events page as a decoding process sends it back: four objects, cheap to pickle.
@@ -227,8 +205,75 @@ def prepare_page(content: bytes) -> Any:
 
 
 # -- in the connector -----------------------------------------------------------------------------
+class _Process:
+    """One decoding process (``python -m connector.adapters.page_worker``), one page at a time:
+    the page's bytes on its stdin, ``page_worker.write_reply`` on its stdout. It exits when its
+    stdin closes, so a connector that dies (even by SIGKILL) takes it along."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "connector.adapters.page_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def decode(self, content: bytes) -> PreparedPage | None:
+        """Raises OSError, EOFError or ValueError if the process died."""
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None
+        stdin.write(len(content).to_bytes(8, "little"))
+        stdin.write(content)
+        stdin.flush()
+        return read_reply(stdout)
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()  # the process exits at the end of its input
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+def read_reply(stream: IO[bytes]) -> PreparedPage | None:
+    """A decoding process's answer: a ``PreparedPage``, or None (decode it in the thread)."""
+    kind = _read_exactly(stream, 1)
+    if kind == NOT_PREPARED:
+        return None
+    if kind != PREPARED:
+        raise OSError(f"unexpected reply {kind!r} from a decoding process")
+    head, prepared, bodies, ends = (_read_frame(stream) for _ in range(4))
+    return PreparedPage(head, prepared, bodies, array("Q", ends).tolist())
+
+
+def write_reply(stream: IO[bytes], page: PreparedPage | None) -> None:
+    if page is None:
+        stream.write(NOT_PREPARED)
+    else:
+        stream.write(PREPARED)
+        for frame in (page.head, page.prepared, page.bodies, array("Q", page.ends).tobytes()):
+            stream.write(len(frame).to_bytes(8, "little"))
+            stream.write(frame)
+    stream.flush()
+
+
+def _read_frame(stream: IO[bytes]) -> bytes:
+    return _read_exactly(stream, int.from_bytes(_read_exactly(stream, 8), "little"))
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes:
+    data = stream.read(size)
+    if len(data) != size:
+        raise EOFError("the decoding process closed its output")
+    return data
+
+
 class PageDecoder:
-    """A pool of ``processes`` decoding processes, started on the first page that needs one."""
+    """``processes`` decoding processes; a page waits for a free one."""
 
     def __init__(
         self,
@@ -241,67 +286,75 @@ class PageDecoder:
             raise ValueError("processes must be at least 1")
         self.processes = processes
         self.min_bytes = min_bytes
-        self._pool: ProcessPoolExecutor | None = None
+        self._idle: queue.SimpleQueue[_Process | None] = queue.SimpleQueue()
+        self._all: list[_Process] = []
         self._lock = threading.Lock()
+        self._started = False
         self._closed = False
-        self.restarts = 0  # pools replaced after a process died
+        self.restarts = 0  # processes replaced after one died
         self.decoded = 0  # pages decoded by a process
         # Called per page: "process", "thread" (decoded in the worker thread instead) or
         # "restart" (the same, because a process died).
         self._on_page = on_page or (lambda by: None)
 
-    def _current(self) -> ProcessPoolExecutor | None:
-        with self._lock:
-            if self._pool is None and not self._closed:
-                self._pool = ProcessPoolExecutor(
-                    self.processes,
-                    mp_context=multiprocessing.get_context("spawn"),  # threads run here: no fork
-                    initializer=_init_process,
-                    initargs=(os.getpid(),),
-                )
-            return self._pool
-
     def start(self) -> None:
-        """Start the processes now, in the background (they take ~0.15 s of CPU to import),
-        so that the first large page does not wait for them."""
-        pool = self._current()
-        if pool is not None:
+        """Start the processes now (each takes ~0.1 s of CPU to import), so that the first
+        large page does not wait for them."""
+        with self._lock:
+            if self._started or self._closed:
+                return
+            self._started = True
             for _ in range(self.processes):
-                pool.submit(_warm_up)
+                self._idle.put(self._spawn())
+
+    def _spawn(self) -> _Process:
+        process = _Process()
+        self._all.append(process)
+        return process
+
+    def pids(self) -> list[int]:
+        with self._lock:
+            return [p.proc.pid for p in self._all]
 
     def decode(self, content: bytes) -> Any:
-        """``prepare_page(content)`` in a decoding process; None: decode it in this thread."""
-        pool = self._current()
-        if pool is None:
+        """``prepare_page(content)`` in a decoding process, unpacked; None: decode it here."""
+        if self._closed:
+            return None
+        self.start()
+        process = self._idle.get()
+        if process is None:  # closed
+            self._idle.put(None)
             return None
         try:
-            page = pool.submit(prepare_page, content).result()
-        except BrokenProcessPool:
-            self._replace(pool)
+            page = process.decode(content)
+        except (OSError, EOFError, ValueError):  # died (ValueError: its pipe was closed)
+            process = self._replace(process)
             self._on_page("restart")
             return None
-        except RuntimeError:  # the pool is being shut down (the connector is stopping)
-            return None
+        finally:
+            self._idle.put(process)
         if page is None:
             self._on_page("thread")  # json might read it differently from orjson
             return None
         with self._lock:
             self.decoded += 1
         self._on_page("process")
-        return page.page() if type(page) is PreparedPage else page
+        return page.page()
 
-    def _replace(self, broken: ProcessPoolExecutor) -> None:
-        with self._lock:
-            if self._pool is not broken:
-                return  # another thread already replaced it
-            self._pool = None
-            self.restarts += 1
+    def _replace(self, dead: _Process) -> _Process | None:
         log.warning("a page decoding process died: decoding in the worker, then restarting it")
-        broken.shutdown(wait=False, cancel_futures=True)
+        dead.stop()
+        with self._lock:
+            if dead in self._all:
+                self._all.remove(dead)
+            self.restarts += 1
+            return None if self._closed else self._spawn()
 
     def close(self) -> None:
+        """Stop the processes (after the workers stopped: a page in flight fails over)."""
         with self._lock:
             self._closed = True
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            processes, self._all = self._all, []
+        self._idle.put(None)
+        for process in processes:
+            process.stop()

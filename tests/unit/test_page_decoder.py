@@ -176,7 +176,7 @@ def test_a_decoding_process_decodes_large_pages_and_is_restarted_if_it_dies() ->
         assert type(model.deserialize(small)["items"][0]) is dict  # not worth a process
         assert decoder.decoded == 1
 
-        for pid in list(decoder._pool._processes):  # type: ignore[union-attr]
+        for pid in decoder.pids():
             os.kill(pid, signal.SIGKILL)
         again = model.deserialize(content)  # decoded here while the pool is replaced
         assert [dict(i) for i in again["items"]] == items * 20
@@ -192,12 +192,11 @@ def test_decoding_processes_exit_when_the_connector_is_killed() -> None:
     """SIGKILL (an OOM kill) gives the pool no chance to stop its processes; they notice."""
     script = (
         "import time\n"
-        "from connector.adapters.page_decoder import PageDecoder, _warm_up\n"
-        "if __name__ == '__main__':\n"
-        "    decoder = PageDecoder(1)\n"
-        "    decoder._current().submit(_warm_up).result()\n"
-        "    print(*decoder._pool._processes, flush=True)\n"
-        "    time.sleep(60)\n"
+        "from connector.adapters.page_decoder import PageDecoder\n"
+        "decoder = PageDecoder(1)\n"
+        "decoder.start()\n"
+        "print(*decoder.pids(), flush=True)\n"
+        "time.sleep(60)\n"
     )
     with subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=ROOT
@@ -226,7 +225,7 @@ def test_pages_are_counted_by_who_decoded_them() -> None:
     try:
         model.deserialize(events_page([{"id": "a", "etag": '"1"'}]))
         model.deserialize(b'{"kind": "calendar#events", "n": 12345678901234567890}')
-        for pid in list(decoder._pool._processes):  # type: ignore[union-attr]
+        for pid in decoder.pids():
             os.kill(pid, signal.SIGKILL)
         model.deserialize(events_page([{"id": "a", "etag": '"1"'}]))
     finally:
