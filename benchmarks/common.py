@@ -84,15 +84,13 @@ def tree_cpu(pid: int) -> float:
 
 
 def children_usage() -> tuple[float, int]:
-    """(CPU seconds, sum of peak RSS in MiB) of this process's live child processes (the
+    """(CPU seconds, sum of peak RSS in MiB) of this process's live descendants (the
     connector's page decoding processes): ``getrusage`` of the process does not include them."""
-    import multiprocessing
-
     cpu, peak_kib = 0.0, 0
-    for child in multiprocessing.active_children():
+    for child in process_tree(os.getpid())[1:]:
         try:
-            cpu += proc_cpu(child.pid or 0)
-            status = Path(f"/proc/{child.pid}/status").read_text()
+            cpu += proc_cpu(child)
+            status = Path(f"/proc/{child}/status").read_text()
         except OSError:
             continue
         peak_kib += next(int(x.split()[1]) for x in status.splitlines() if x.startswith("VmHWM"))
