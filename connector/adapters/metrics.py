@@ -196,12 +196,12 @@ class PrometheusObserver:
         self.decoded_pages = Counter(
             p + "decoded_pages",
             "Large pages by who decoded them: a decoding process, or the worker thread instead "
-            "(json might read them differently, or the process died).",
+            "(json might read them differently, not an events page, or the process died).",
             ["by"],
             registry=r,
         )
         self.decoder_restarts = Counter(
-            p + "decoding_process_restarts", "Decoding process pools replaced.", registry=r
+            p + "decoding_process_restarts", "Decoding processes replaced.", registry=r
         )
         self.up = Gauge(p + "up", "1 while the connector runs.", registry=r)
         self.ready = Gauge(
